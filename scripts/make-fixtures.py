@@ -1,0 +1,249 @@
+#!/usr/bin/python3
+"""Regenerates fixtures/ deterministically.
+
+Needs Debian 12's python3-pil (Pillow 9.4) and ffmpeg 5.1 (`apt-get install python3-pil ffmpeg`).
+Run from the repository root: /usr/bin/python3 scripts/make-fixtures.py
+Every file is small; large cases (> 5 MB, > 200 MB) are built by the tests at run time.
+"""
+import os
+import struct
+import subprocess
+import sys
+
+from PIL import Image, ImageDraw
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures")
+IMG = os.path.join(ROOT, "image")
+VID = os.path.join(ROOT, "video")
+OTHER = os.path.join(ROOT, "other")
+
+
+def pattern(w, h, mode="RGB"):
+    """A deterministic picture with edges (so JPEG/WEBP have real entropy-coded data)."""
+    im = Image.new("RGB", (w, h), (40, 90, 160))
+    d = ImageDraw.Draw(im)
+    step = max(8, min(w, h) // 12)
+    for i in range(0, w + h, step):
+        d.line([(i, 0), (i - h, h)], fill=((i * 7) % 256, (i * 3) % 256, 200), width=3)
+    d.rectangle([w // 4, h // 4, w * 3 // 4, h * 3 // 4], outline=(250, 250, 0), width=4)
+    d.ellipse([w // 3, h // 3, w * 2 // 3, h * 2 // 3], fill=(220, 60, 60))
+    return im.convert(mode) if mode != "RGB" else im
+
+
+def exif_orientation(o):
+    """A minimal little-endian EXIF (TIFF) blob with only the Orientation tag."""
+    ifd = struct.pack("<H", 1) + struct.pack("<HHIHH", 0x0112, 3, 1, o, 0) + struct.pack("<I", 0)
+    return b"II*\x00" + struct.pack("<I", 8) + ifd
+
+
+def png_chunk(ctype, data):
+    import zlib
+    return struct.pack(">I", len(data)) + ctype + data + struct.pack(">I", zlib.crc32(ctype + data) & 0xFFFFFFFF)
+
+
+def insert_png_chunk_after_ihdr(path, ctype, data):
+    b = open(path, "rb").read()
+    ihdr_end = 8 + 8 + 13 + 4
+    open(path, "wb").write(b[:ihdr_end] + png_chunk(ctype, data) + b[ihdr_end:])
+
+
+def save(im, name, **kw):
+    path = os.path.join(IMG, name)
+    im.save(path, **kw)
+    return path
+
+
+def truncate(src, dst, keep):
+    b = open(src, "rb").read()
+    n = keep if isinstance(keep, int) else int(len(b) * keep)
+    open(dst, "wb").write(b[:n])
+
+
+def images():
+    os.makedirs(IMG, exist_ok=True)
+    save(pattern(800, 600), "ok_800x600.jpg", quality=85)
+    save(pattern(800, 600), "ok_progressive_800x600.jpg", quality=85, progressive=True)
+    save(pattern(800, 600, "L"), "ok_gray_800x600.jpg", quality=85)
+    save(pattern(800, 600), "ok_800x600.png", optimize=False)
+    gray16 = pattern(400, 300, "L").point(lambda v: v * 256, "I").convert("I;16")
+    save(gray16, "ok_gray16_400x300.png")
+    save(pattern(300, 300).convert("P", palette=Image.ADAPTIVE, colors=16), "ok_palette_300x300.png")
+    save(pattern(320, 240), "ok_320x240.bmp")
+    save(pattern(320, 240).convert("P", palette=Image.ADAPTIVE, colors=64), "ok_palette_320x240.bmp")
+    save(pattern(800, 600), "ok_lossy_800x600.webp", quality=80, method=4)
+    save(pattern(400, 300), "ok_lossless_400x300.webp", lossless=True)
+    save(pattern(400, 300, "RGBA"), "ok_alpha_400x300.webp", quality=80)
+    frames = [pattern(400, 300), pattern(400, 300).rotate(180)]
+    frames[0].save(os.path.join(IMG, "animated_400x300.webp"), save_all=True, append_images=frames[1:], duration=100, loop=0)
+    top_down_bmp(pattern(240, 200), os.path.join(IMG, "ok_topdown_240x200.bmp"))
+
+    # Boundaries: flat colour keeps even 4096-wide PNGs tiny.
+    for w, h in [(199, 300), (200, 300), (300, 199), (4096, 1500), (4097, 1500), (1500, 4097),
+                 (600, 200), (601, 200), (200, 600), (200, 601)]:
+        Image.new("RGB", (w, h), (90, 120, 150)).save(os.path.join(IMG, f"dims_{w}x{h}.png"))
+    save(pattern(400, 300), "lowres_400x300.jpg", quality=80)
+
+    # EXIF orientation 6 (rotate 90 CW to display): stored 800x600, displayed 600x800.
+    save(pattern(800, 600), "exif_orient6_800x600.jpg", quality=85, exif=b"Exif\x00\x00" + exif_orientation(6))
+    p = save(pattern(600, 400), "exif_orient6_600x400.png")
+    insert_png_chunk_after_ihdr(p, b"eXIf", exif_orientation(6))
+    save(pattern(600, 400), "exif_orient8_600x400.webp", quality=80, exif=b"Exif\x00\x00" + exif_orientation(8))
+
+    # Recognised but not accepted.
+    save(pattern(300, 300).convert("P", palette=Image.ADAPTIVE, colors=32), "not_accepted_300x300.gif")
+    save(pattern(300, 300), "not_accepted_300x300.tif", compression="tiff_lzw")
+
+    # Extension lies.
+    save(pattern(400, 300), "png_content_named.jpg", format="PNG")
+    save(pattern(400, 300), "jpeg_content_named.png", format="JPEG", quality=80)
+
+    # Damage.
+    ok_jpg = os.path.join(IMG, "ok_800x600.jpg")
+    truncate(ok_jpg, os.path.join(IMG, "truncated_half.jpg"), 0.5)
+    truncate(ok_jpg, os.path.join(IMG, "truncated_no_eoi.jpg"), os.path.getsize(ok_jpg) - 2)
+    ok_png = os.path.join(IMG, "ok_800x600.png")
+    truncate(ok_png, os.path.join(IMG, "truncated_half.png"), 0.5)
+    b = bytearray(open(ok_png, "rb").read())
+    idat = b.index(b"IDAT")
+    b[idat + 40] ^= 0xFF
+    open(os.path.join(IMG, "bad_crc.png"), "wb").write(bytes(b))
+    truncate(os.path.join(IMG, "ok_lossy_800x600.webp"), os.path.join(IMG, "truncated_half.webp"), 0.5)
+    truncate(os.path.join(IMG, "ok_palette_320x240.bmp"), os.path.join(IMG, "truncated_half.bmp"), 0.5)
+
+    # Hostile headers: huge declared sizes, tiny files.
+    bomb = bytearray(open(os.path.join(IMG, "dims_200x300.png"), "rb").read())
+    bomb[16:24] = struct.pack(">II", 100000, 100000)
+    import zlib
+    bomb[29:33] = struct.pack(">I", zlib.crc32(bytes(bomb[12:29])) & 0xFFFFFFFF)
+    open(os.path.join(IMG, "bomb_100000x100000.png"), "wb").write(bytes(bomb))
+
+
+def top_down_bmp(im, path):
+    """A 24-bit BMP with a negative height (rows stored top to bottom)."""
+    w, h = im.size
+    stride = (w * 3 + 3) & ~3
+    rows = []
+    px = im.tobytes()
+    for y in range(h):
+        row = bytearray()
+        for x in range(w):
+            r, g, b = px[(y * w + x) * 3:(y * w + x) * 3 + 3]
+            row += bytes((b, g, r))
+        rows.append(bytes(row) + b"\0" * (stride - w * 3))
+    data = b"".join(rows)
+    header = struct.pack("<2sIHHI", b"BM", 14 + 40 + len(data), 0, 0, 54)
+    dib = struct.pack("<IiiHHIIiiII", 40, w, -h, 1, 24, 0, len(data), 2835, 2835, 0, 0)
+    open(path, "wb").write(header + dib + data)
+
+
+FF = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
+BITEXACT = ["-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact", "-map_metadata", "-1"]
+
+
+def ffmpeg(args, out):
+    subprocess.run(FF + args + BITEXACT + [os.path.join(VID, out)], check=True)
+
+
+def src(w, h, secs, fps=25):
+    return ["-f", "lavfi", "-i", f"testsrc=size={w}x{h}:rate={fps}:duration={secs}"]
+
+
+def tone(secs):
+    return ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=44100:duration={secs}"]
+
+
+X264 = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "38", "-pix_fmt", "yuv420p", "-x264-params", "threads=1"]
+
+
+def patch_tkhd_matrix(path, matrix):
+    """Overwrites the first video track's tkhd matrix (ffmpeg 5.1 cannot set rotation when encoding)."""
+    b = bytearray(open(path, "rb").read())
+    i = b.index(b"tkhd")
+    version = b[i + 4]
+    matrix_off = i + 4 + 4 + (32 if version == 1 else 20) + 16
+    b[matrix_off:matrix_off + 36] = struct.pack(">9i", *matrix)
+    open(path, "wb").write(bytes(b))
+
+
+def videos():
+    os.makedirs(VID, exist_ok=True)
+    ffmpeg(src(640, 360, 3) + tone(3) + X264 + ["-c:a", "aac", "-b:a", "32k", "-shortest", "-movflags", "+faststart"], "ok_640x360_3s.mp4")
+    ffmpeg(src(640, 360, 3) + X264, "ok_moov_end_640x360_3s.mp4")
+    ffmpeg(src(640, 360, 3) + X264 + ["-f", "mov"], "ok_640x360_3s.mov")
+    ffmpeg(src(640, 360, 3) + ["-c:v", "mpeg4", "-q:v", "10", "-vtag", "XVID"], "ok_640x360_3s.avi")
+    ffmpeg(src(640, 360, 3, "30000/1001") + X264 + ["-f", "mov"], "ntsc_29.97fps_640x360.mov")
+
+    # Rotation by tkhd matrix: the stored frame is 1280x720 in all of them.
+    one = 0x10000
+    for name, m in [("rot90", [0, one, 0, -one, 0, 0, 0, 0, 0x40000000]),
+                    ("rot180", [-one, 0, 0, 0, -one, 0, 0, 0, 0x40000000]),
+                    ("rot270", [0, -one, 0, one, 0, 0, 0, 0, 0x40000000])]:
+        out = f"{name}_1280x720.mp4"
+        ffmpeg(src(1280, 720, 2.5) + X264, out)
+        patch_tkhd_matrix(os.path.join(VID, out), m)
+
+    # Sample aspect ratio (pasp): 1440x1080 at 4:3 displays 1920x1080; 1200x300 at 1:2 displays
+    # 600x300 (2:1) but is stored 4:1; 1600x900 at 4:3 displays 2133x900 (too wide).
+    ffmpeg(src(1440, 1080, 2.5) + X264 + ["-vf", "setsar=4/3"], "sar4_3_1440x1080.mp4")
+    ffmpeg(src(1200, 300, 2.5) + X264 + ["-vf", "setsar=1/2"], "sar1_2_1200x300.mp4")
+    ffmpeg(src(1600, 900, 2.5) + X264 + ["-vf", "setsar=4/3"], "sar4_3_1600x900.mp4")
+
+    # Duration boundaries (25 fps: 1.9 s = 47.5 -> use 10 fps for exact tenths).
+    for secs in ["1.9", "2.0", "30.0", "30.5"]:
+        frames = int(round(float(secs) * 10))
+        ffmpeg(["-f", "lavfi", "-i", f"testsrc=size=320x240:rate=10"] + ["-frames:v", str(frames)] + X264, f"dur_{secs}s_10fps.mp4")
+
+    # Dimension and aspect boundaries.
+    for w, h in [(198, 300), (200, 300), (2048, 684), (2050, 684), (600, 200), (602, 200), (200, 602)]:
+        ffmpeg(src(w, h, 2.2) + X264, f"dims_{w}x{h}.mp4")
+
+    # Codecs the service may not decode.
+    ffmpeg(src(640, 360, 2.5) + ["-c:v", "libx265", "-preset", "ultrafast", "-crf", "40", "-tag:v", "hvc1", "-x265-params", "log-level=none:pools=1:frame-threads=1"], "hevc_hvc1_640x360.mp4")
+    ffmpeg(src(640, 360, 2.5) + ["-c:v", "mpeg4", "-q:v", "12"], "mp4v_640x360.mp4")
+    ffmpeg(src(320, 240, 2.5) + ["-c:v", "prores_ks", "-profile:v", "0", "-f", "mov"], "prores_320x240.mov")
+
+    # QuickTime without ftyp: the same-size 'free' box keeps every offset valid.
+    ffmpeg(src(640, 360, 2.5) + X264 + ["-f", "mov"], "no_ftyp_640x360.mov")
+    p = os.path.join(VID, "no_ftyp_640x360.mov")
+    b = bytearray(open(p, "rb").read())
+    assert b[4:8] == b"ftyp"
+    b[4:8] = b"free"
+    open(p, "wb").write(bytes(b))
+
+    ffmpeg(tone(3) + ["-c:a", "aac", "-b:a", "32k"], "audio_only.mp4")
+
+    # Containers the API does not take.
+    ffmpeg(src(640, 360, 2.5) + X264, "h264_640x360.mkv")
+    ffmpeg(src(320, 240, 2.5) + ["-c:v", "libvpx-vp9", "-b:v", "100k", "-deadline", "realtime", "-cpu-used", "8", "-threads", "1"], "vp9_320x240.webm")
+    ffmpeg(src(320, 240, 2.5) + X264 + ["-f", "flv"], "h264_320x240.flv")
+    ffmpeg(src(320, 240, 2.5) + X264 + ["-f", "mpegts"], "h264_320x240.ts")
+
+    # Extension lies.
+    ffmpeg(src(640, 360, 2.5) + X264 + ["-f", "mov"], "mov_content_named.mp4")
+
+    # Damage: moov at the end and the tail cut (no index); faststart with mdat cut (samples
+    # point past the end); AVI cut short.
+    truncate(os.path.join(VID, "ok_moov_end_640x360_3s.mp4"), os.path.join(VID, "truncated_moov_end.mp4"), 0.6)
+    truncate(os.path.join(VID, "ok_640x360_3s.mp4"), os.path.join(VID, "truncated_faststart.mp4"), 0.6)
+    truncate(os.path.join(VID, "ok_640x360_3s.avi"), os.path.join(VID, "truncated.avi"), 0.6)
+    # A box whose 64-bit size is 2^64-1, and a zero-size box right after ftyp.
+    ftyp = b"\x00\x00\x00\x14ftypisom\x00\x00\x02\x00isom"
+    open(os.path.join(VID, "box_size_max.mp4"), "wb").write(ftyp + b"\x00\x00\x00\x01moov" + b"\xff" * 8 + b"\x00" * 64)
+    open(os.path.join(VID, "zero_size_box.mp4"), "wb").write(ftyp + b"\x00\x00\x00\x00free" + b"\x00" * 32)
+
+
+def other():
+    os.makedirs(OTHER, exist_ok=True)
+    open(os.path.join(OTHER, "text.txt"), "w").write("not media\n")
+    open(os.path.join(OTHER, "empty.bin"), "wb").write(b"")
+    # HEIC/AVIF signatures only: recognised and named, not accepted.
+    open(os.path.join(OTHER, "heic_header.heic"), "wb").write(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 32)
+    open(os.path.join(OTHER, "avif_header.avif"), "wb").write(b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00avifmif1miaf" + b"\x00" * 32)
+
+
+if __name__ == "__main__":
+    images()
+    videos()
+    other()
+    total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(ROOT) for f in fs)
+    print(f"fixtures: {total / 1e6:.2f} MB", file=sys.stderr)

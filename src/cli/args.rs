@@ -1,0 +1,81 @@
+//! Raw command-line flags (clap). Turned into library settings in `cli::mod`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Check, fix and submit inputs for the Wan image-to-action API (wan2.2-animate-move).
+#[derive(Debug, Parser)]
+#[command(name = "wanprep", version, about, help_expected = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Tell whether inputs would be accepted by the API, and why not.
+    ///
+    /// Exit status: 0 all compliant, 1 something non-compliant, 2 usage error or unreadable input.
+    Check(CheckArgs),
+    /// Print the rules and the limits they use.
+    Rules(RulesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Files to check; each is judged as what its content is (image or video).
+    #[arg(value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+    /// The character image (judged in the image role).
+    #[arg(long, value_name = "I")]
+    pub image: Option<PathBuf>,
+    /// The reference video (judged in the video role).
+    #[arg(long, value_name = "V")]
+    pub video: Option<PathBuf>,
+    /// Print one JSON document (the contract's shape) instead of the report.
+    #[arg(long)]
+    pub json: bool,
+    /// Also decode: the whole image, the first and last video frames.
+    #[arg(long)]
+    pub deep: bool,
+    /// Override a limit, e.g. --limit video.max_duration_s=15 (see `wanprep rules`).
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub limit: Vec<String>,
+    /// Files probed in parallel (0 = one per core).
+    #[arg(long, short = 'j', default_value_t = 0, value_name = "N")]
+    pub jobs: usize,
+    /// When to use colour in the report.
+    #[arg(long, value_enum, default_value_t = ColorWhen::Auto, value_name = "WHEN")]
+    pub color: ColorWhen,
+}
+
+#[derive(Debug, Args)]
+pub struct RulesArgs {
+    /// Print the rules and limits as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Show the rules with a limit overridden, e.g. --limit image.max_side=2048.
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub limit: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorWhen {
+    /// Colour when stdout is a terminal, NO_COLOR is unset and TERM is not "dumb".
+    Auto,
+    /// Always colour.
+    Always,
+    /// Never colour.
+    Never,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_flag_has_help_and_the_definition_is_valid() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,156 @@
+//! Command-line layer: parsing, rendering, exit codes. All the work is in the library.
+
+mod args;
+mod render;
+
+use std::io::{self, IsTerminal, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use wanprep::rules::{Limits, LIMITS, RULES};
+use wanprep::{check_inputs, CheckOptions, InputSpec, ProbeOptions, Role};
+
+use args::{Cli, ColorWhen, Command};
+
+/// Outcome of a command, mapped once to the contract's exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Outcome {
+    /// 0: everything compliant / done.
+    Ok,
+    /// 1: something is non-compliant.
+    NonCompliant,
+    /// 2: usage error or an input could not be read.
+    Unusable,
+}
+
+impl From<Outcome> for ExitCode {
+    fn from(o: Outcome) -> Self {
+        ExitCode::from(match o {
+            Outcome::Ok => 0,
+            Outcome::NonCompliant => 1,
+            Outcome::Unusable => 2,
+        })
+    }
+}
+
+pub fn run() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            // clap uses 0 for --help/--version and 2 for usage errors, as the contract wants.
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let result = match cli.command {
+        Command::Check(a) => cmd_check(a),
+        Command::Rules(a) => cmd_rules(a),
+    };
+    match result {
+        Ok(o) => o.into(),
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("wanprep: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// A closed pipe (`wanprep check … | head`) is not an error worth a message.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+}
+
+fn color_enabled(when: ColorWhen) -> bool {
+    match when {
+        ColorWhen::Always => true,
+        ColorWhen::Never => false,
+        ColorWhen::Auto => {
+            io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::env::var("TERM").map_or(true, |t| t != "dumb")
+        }
+    }
+}
+
+fn parse_limits(pairs: &[String]) -> anyhow::Result<Limits> {
+    let mut limits = Limits::default();
+    for pair in pairs {
+        let (name, value) =
+            pair.split_once('=').ok_or_else(|| anyhow::anyhow!("--limit takes NAME=VALUE, got '{pair}'"))?;
+        let value: f64 =
+            value.trim().parse().map_err(|_| anyhow::anyhow!("--limit {name}: '{value}' is not a number"))?;
+        limits.set(name.trim(), value).map_err(anyhow::Error::msg)?;
+    }
+    Ok(limits)
+}
+
+fn cmd_check(a: args::CheckArgs) -> anyhow::Result<Outcome> {
+    let limits = parse_limits(&a.limit)?;
+    let mut inputs: Vec<InputSpec> = Vec::new();
+    if let Some(p) = a.image {
+        inputs.push(InputSpec { path: p, role: Some(Role::Image) });
+    }
+    if let Some(p) = a.video {
+        inputs.push(InputSpec { path: p, role: Some(Role::Video) });
+    }
+    inputs.extend(a.inputs.into_iter().map(|path| InputSpec { path, role: None }));
+    if inputs.is_empty() {
+        eprintln!("wanprep check: give at least one INPUT, or --image / --video (see --help)");
+        return Ok(Outcome::Unusable);
+    }
+    if let Some(url) = inputs.iter().find(|i| is_url(&i.path.to_string_lossy())) {
+        eprintln!(
+            "wanprep check: {}: URL inputs are not supported by this build yet; download the file and check it locally",
+            render::sanitize(&url.path.to_string_lossy())
+        );
+        return Ok(Outcome::Unusable);
+    }
+    let opts = CheckOptions { probe: ProbeOptions::new().deep(a.deep), limits, jobs: a.jobs };
+    let report = check_inputs(&inputs, &opts);
+    let mut out = io::stdout().lock();
+    if a.json {
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        writeln!(out)?;
+    } else {
+        render::check_report(&mut out, &report, color_enabled(a.color))?;
+    }
+    out.flush()?;
+    Ok(if report.any_unreadable() {
+        Outcome::Unusable
+    } else if report.compliant {
+        Outcome::Ok
+    } else {
+        Outcome::NonCompliant
+    })
+}
+
+fn is_url(s: &str) -> bool {
+    let lower = s.to_ascii_lowercase();
+    lower.starts_with("http://") || lower.starts_with("https://")
+}
+
+fn cmd_rules(a: args::RulesArgs) -> anyhow::Result<Outcome> {
+    let limits = parse_limits(&a.limit)?;
+    let mut out = io::stdout().lock();
+    if a.json {
+        let rules: Vec<_> = RULES
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "rule": r.id, "applies_to": r.applies_to, "severity": r.severity,
+                    "requirement": r.requirement(&limits),
+                })
+            })
+            .collect();
+        let limit_values: serde_json::Map<_, _> =
+            LIMITS.iter().map(|l| (l.name.to_string(), serde_json::json!(l.get(&limits)))).collect();
+        serde_json::to_writer_pretty(&mut out, &serde_json::json!({"rules": rules, "limits": limit_values}))?;
+        writeln!(out)?;
+    } else {
+        render::rules(&mut out, &limits)?;
+    }
+    out.flush()?;
+    Ok(Outcome::Ok)
+}

@@ -1,0 +1,131 @@
+//! Human-readable rendering of reports (the JSON rendering is serde's).
+
+use std::io::{self, Write};
+
+use wanprep::rules::{Limits, LIMITS, RULES};
+use wanprep::{CheckReport, Finding, InputReport, MediaFacts, Severity};
+
+struct Style {
+    color: bool,
+}
+
+impl Style {
+    fn paint(&self, code: &str, s: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+    fn red(&self, s: &str) -> String {
+        self.paint("31;1", s)
+    }
+    fn green(&self, s: &str) -> String {
+        self.paint("32;1", s)
+    }
+    fn yellow(&self, s: &str) -> String {
+        self.paint("33", s)
+    }
+    fn dim(&self, s: &str) -> String {
+        self.paint("2", s)
+    }
+}
+
+/// Replaces control characters so file names and messages cannot drive the terminal.
+pub fn sanitize(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
+}
+
+pub fn check_report(out: &mut impl Write, report: &CheckReport, color: bool) -> io::Result<()> {
+    let st = Style { color };
+    for input in &report.inputs {
+        render_input(out, input, &st)?;
+    }
+    let n = report.inputs.len();
+    let ok = report.inputs.iter().filter(|i| i.compliant).count();
+    if n > 1 {
+        let summary = format!("{ok} of {n} inputs compliant");
+        writeln!(out, "{}", if ok == n { st.green(&summary) } else { st.red(&summary) })?;
+    }
+    Ok(())
+}
+
+fn render_input(out: &mut impl Write, input: &InputReport, st: &Style) -> io::Result<()> {
+    let name = sanitize(&input.input);
+    if let Some(err) = &input.error {
+        return writeln!(out, "{} {name}: {}", st.red("ERROR"), sanitize(err));
+    }
+    let mark = if input.compliant { st.green("OK  ") } else { st.red("FAIL") };
+    let role =
+        input.role.map(|r| format!(" as {}", serde_json::to_value(r).unwrap_or_default().as_str().unwrap_or("")));
+    writeln!(out, "{mark} {name}{}", st.dim(&role.unwrap_or_default()))?;
+    if let Some(m) = &input.media {
+        writeln!(out, "     {}", st.dim(&summary(m)))?;
+    }
+    for f in &input.findings {
+        render_finding(out, f, st)?;
+    }
+    Ok(())
+}
+
+fn render_finding(out: &mut impl Write, f: &Finding, st: &Style) -> io::Result<()> {
+    let (label, rule) = match f.severity {
+        Severity::Error => (st.red("error"), st.red(f.rule)),
+        Severity::Warning => (st.yellow("warn "), st.yellow(f.rule)),
+    };
+    let fix = if f.fixable { st.dim(" [fixable]") } else { String::new() };
+    writeln!(out, "     {label} {rule}: {}{fix}", sanitize(&f.message))
+}
+
+/// One line of facts: "mp4 · 1920x1080 → 1080x1920 (rotated 90°) · 31.2 s · 29.97 fps · h264 · 12.3 MB".
+fn summary(m: &MediaFacts) -> String {
+    let mut parts = vec![m.format.name().to_string()];
+    if let (Some(w), Some(h)) = (m.width, m.height) {
+        let mut s = format!("{w}x{h}");
+        let disp = m.display_width.zip(m.display_height);
+        if let Some((dw, dh)) = disp.filter(|&d| d != (w, h)) {
+            s.push_str(&format!(" → {dw}x{dh}"));
+        }
+        if let Some(r) = m.rotation.filter(|&r| r != 0) {
+            s.push_str(&format!(" (rotated {r}°)"));
+        }
+        if let Some([n, d]) = m.sample_aspect_ratio {
+            s.push_str(&format!(" (SAR {n}:{d})"));
+        }
+        if let Some(o) = m.orientation.filter(|&o| o != 1) {
+            s.push_str(&format!(" (EXIF orientation {o})"));
+        }
+        parts.push(s);
+    }
+    if let Some(d) = m.duration_s {
+        parts.push(format!("{d} s"));
+    }
+    if let Some(fps) = m.frame_rate {
+        parts.push(format!("{fps} fps"));
+    }
+    if let Some(c) = &m.video_codec {
+        parts.push(c.clone());
+    }
+    parts.push(if m.size_bytes >= 1_000_000 {
+        format!("{:.1} MB", m.size_bytes as f64 / 1e6)
+    } else {
+        format!("{:.1} KB", m.size_bytes as f64 / 1e3)
+    });
+    parts.join(" · ")
+}
+
+pub fn rules(out: &mut impl Write, limits: &Limits) -> io::Result<()> {
+    writeln!(out, "Rules (errors make an input non-compliant; warnings never do):")?;
+    for r in RULES {
+        let sev = match r.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        writeln!(out, "  {:<20} {:<8} {}", r.id, sev, r.requirement(limits))?;
+    }
+    writeln!(out, "\nLimits (override with --limit NAME=VALUE):")?;
+    for l in LIMITS {
+        writeln!(out, "  {:<28} {:>12}  {}", l.name, l.get(limits), l.description)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,37 @@
+//! # wanprep
+//!
+//! Gets inputs right for the Wan image-to-action API (`wan2.2-animate-move`): a character image
+//! (JPEG/PNG/BMP/WEBP, 200–4096 px, aspect 1:3–3:1, ≤ 5 MB) and a reference video (MP4/AVI/MOV,
+//! 2–30 s, 200–2048 px, aspect 1:3–3:1, ≤ 200 MB).
+//!
+//! - [`probe`] reads a file's headers (never decoding pixels, never reading `mdat`) into
+//!   [`MediaFacts`]: format by content, stored and displayed size, rotation, EXIF orientation,
+//!   sample aspect ratio, duration, frame rate, codec, and structural integrity.
+//! - [`check`] is a pure function from facts, a [`Role`] and [`Limits`] to [`Finding`]s, each
+//!   with a rule id from the contract, severity, actual value, limit and a message that says
+//!   what to do.
+//! - [`check_inputs`] runs both over many files in parallel and builds a [`CheckReport`].
+//!
+//! ```
+//! use wanprep::{check, probe, Limits, Role};
+//!
+//! let facts = probe("fixtures/video/ok_640x360_3s.mp4")?;
+//! assert_eq!(facts.format, wanprep::Format::Mp4);
+//! let findings = check(&facts, Role::Video, &Limits::default());
+//! assert!(wanprep::is_compliant(&findings));
+//! # Ok::<(), std::io::Error>(())
+//! ```
+#![deny(missing_docs)]
+#![deny(unsafe_code)]
+
+#[cfg(feature = "ffmpeg")]
+mod ffmpeg;
+mod inspect;
+pub mod probe;
+pub mod report;
+pub mod rules;
+
+pub use inspect::{check_input, check_inputs, CheckOptions, InputSpec};
+pub use probe::{probe, probe_bytes, probe_path, Format, Kind, MediaFacts, ProbeOptions};
+pub use report::{CheckReport, InputReport};
+pub use rules::{check, is_compliant, pair_findings, Finding, Limits, Role, Severity};

@@ -1,0 +1,59 @@
+//! `--deep`: decode, not just parse. Images are decoded with the `image` crate under explicit
+//! memory limits; videos have their first and last frames decoded with FFmpeg (feature
+//! `ffmpeg`). A decoding failure becomes an integrity problem; a file too large to decode
+//! within the limits is left as it is (other rules already reject it).
+
+use std::io;
+use std::path::Path;
+
+use super::facts::MediaFacts;
+use super::sniff::Kind;
+
+/// Largest side decoded; larger images already fail `image.dimensions`.
+const MAX_DECODE_SIDE: u32 = 16_384;
+/// Largest allocation the decoder may make.
+const MAX_DECODE_ALLOC: u64 = 512 * 1024 * 1024;
+/// Largest image file read into memory for decoding.
+const MAX_DECODE_FILE: u64 = 256 * 1024 * 1024;
+
+pub(crate) fn decode_file(path: &Path, facts: &mut MediaFacts) -> io::Result<()> {
+    match facts.kind {
+        Kind::Image if matches!(facts.format.name(), "jpeg" | "png" | "bmp" | "webp") => decode_image(path, facts),
+        Kind::Video if matches!(facts.format.name(), "mp4" | "mov" | "avi") => decode_video(path, facts),
+        _ => Ok(()),
+    }
+}
+
+fn decode_image(path: &Path, facts: &mut MediaFacts) -> io::Result<()> {
+    if facts.size_bytes > MAX_DECODE_FILE {
+        return Ok(());
+    }
+    let data = std::fs::read(path)?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_DECODE_SIDE);
+    limits.max_image_height = Some(MAX_DECODE_SIDE);
+    limits.max_alloc = Some(MAX_DECODE_ALLOC);
+    let mut reader = image::ImageReader::new(io::Cursor::new(&data));
+    reader = reader.with_guessed_format()?;
+    reader.limits(limits);
+    match reader.decode() {
+        Ok(_) => facts.deep_checked = true,
+        Err(image::ImageError::Limits(_)) => {}
+        Err(e) => facts.flag(format!("decoding failed: {e}")),
+    }
+    Ok(())
+}
+
+#[cfg(feature = "ffmpeg")]
+fn decode_video(path: &Path, facts: &mut MediaFacts) -> io::Result<()> {
+    match crate::ffmpeg::decode_first_and_last_frames(path) {
+        Ok(()) => facts.deep_checked = true,
+        Err(e) => facts.flag(format!("decoding failed: {e}")),
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "ffmpeg"))]
+fn decode_video(_path: &Path, _facts: &mut MediaFacts) -> io::Result<()> {
+    Ok(())
+}

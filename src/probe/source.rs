@@ -1,0 +1,110 @@
+//! Byte sources: where the parsers read from.
+//!
+//! Parsers only ever ask for a range of bytes at an offset, so the same parser reads a local
+//! file, a buffer in memory, or (later) an HTTP resource through range requests. Every read is
+//! bounded by the caller; a source never allocates on behalf of a size declared in a file.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+/// Random-access, read-only bytes with a known length.
+pub trait ByteSource {
+    /// Total length in bytes.
+    fn len(&self) -> u64;
+    /// Whether the source holds no bytes.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Fills `buf` from `offset`. Returns the number of bytes read, which is short only at the
+    /// end of the source.
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<usize>;
+    /// Bytes actually read from the underlying medium so far.
+    fn bytes_read(&self) -> u64;
+}
+
+/// A local file read with positioned reads (`pread`), never modified.
+#[derive(Debug)]
+pub struct FileSource {
+    file: File,
+    len: u64,
+    bytes_read: u64,
+}
+
+impl FileSource {
+    /// Opens `path` read-only.
+    pub fn open(path: &Path) -> io::Result<Self> {
+        let file = File::open(path)?;
+        let meta = file.metadata()?;
+        if meta.is_dir() {
+            return Err(io::Error::new(io::ErrorKind::IsADirectory, "is a directory"));
+        }
+        Ok(Self { file, len: meta.len(), bytes_read: 0 })
+    }
+}
+
+impl ByteSource for FileSource {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        let mut filled = 0;
+        while filled < buf.len() {
+            let pos = match offset.checked_add(filled as u64) {
+                Some(p) => p,
+                None => break,
+            };
+            match self.file.read_at(&mut buf[filled..], pos) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        self.bytes_read += filled as u64;
+        Ok(filled)
+    }
+
+    fn bytes_read(&self) -> u64 {
+        self.bytes_read
+    }
+}
+
+/// Bytes in memory (tests, fuzzing, data already downloaded).
+#[derive(Debug, Clone)]
+pub struct MemorySource<'a> {
+    data: &'a [u8],
+    bytes_read: u64,
+}
+
+impl<'a> MemorySource<'a> {
+    /// Wraps a byte slice.
+    pub fn new(data: &'a [u8]) -> Self {
+        Self { data, bytes_read: 0 }
+    }
+}
+
+impl ByteSource for MemorySource<'_> {
+    fn len(&self) -> u64 {
+        self.data.len() as u64
+    }
+
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        let Ok(start) = usize::try_from(offset) else {
+            return Ok(0);
+        };
+        if start >= self.data.len() {
+            return Ok(0);
+        }
+        let n = buf.len().min(self.data.len() - start);
+        buf[..n].copy_from_slice(&self.data[start..start + n]);
+        self.bytes_read += n as u64;
+        Ok(n)
+    }
+
+    fn bytes_read(&self) -> u64 {
+        self.bytes_read
+    }
+}
