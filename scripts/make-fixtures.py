@@ -27,6 +27,10 @@ def pattern(w, h, mode="RGB"):
         d.line([(i, 0), (i - h, h)], fill=((i * 7) % 256, (i * 3) % 256, 200), width=3)
     d.rectangle([w // 4, h // 4, w * 3 // 4, h * 3 // 4], outline=(250, 250, 0), width=4)
     d.ellipse([w // 3, h // 3, w * 2 // 3, h * 2 // 3], fill=(220, 60, 60))
+    if mode == "RGBA":
+        im = im.convert("RGBA")
+        im.putalpha(Image.linear_gradient("L").resize((w, h)))
+        return im
     return im.convert(mode) if mode != "RGB" else im
 
 

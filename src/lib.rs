@@ -32,6 +32,6 @@ pub mod report;
 pub mod rules;
 
 pub use inspect::{check_input, check_inputs, CheckOptions, InputSpec};
-pub use probe::{probe, probe_bytes, probe_path, Format, Kind, MediaFacts, ProbeOptions};
+pub use probe::{probe, probe_bytes, probe_path, probe_source, ByteSource, Format, Kind, MediaFacts, ProbeOptions};
 pub use report::{CheckReport, InputReport};
 pub use rules::{check, is_compliant, pair_findings, Finding, Limits, Role, Severity};

@@ -1,0 +1,59 @@
+//! Shared helpers: fixture paths and running the real CLI.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+pub fn fixture(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(rel)
+}
+
+pub fn wanprep(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wanprep"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("NO_COLOR")
+        .output()
+        .expect("run wanprep")
+}
+
+pub fn code(o: &Output) -> i32 {
+    o.status.code().expect("exited normally")
+}
+
+pub fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    })
+}
+
+/// Rule ids of the error findings of input `i`.
+pub fn errors(doc: &serde_json::Value, i: usize) -> Vec<String> {
+    rules_with(doc, i, "error")
+}
+
+/// Rule ids of the warning findings of input `i`.
+pub fn warnings(doc: &serde_json::Value, i: usize) -> Vec<String> {
+    rules_with(doc, i, "warning")
+}
+
+fn rules_with(doc: &serde_json::Value, i: usize, severity: &str) -> Vec<String> {
+    doc["inputs"][i]["findings"]
+        .as_array()
+        .expect("findings array")
+        .iter()
+        .filter(|f| f["severity"] == severity)
+        .map(|f| f["rule"].as_str().expect("rule id").to_string())
+        .collect()
+}
+
+/// Every fixture file under a folder, sorted.
+pub fn fixtures_in(dir: &str) -> Vec<PathBuf> {
+    let mut v: Vec<_> =
+        std::fs::read_dir(fixture(dir)).expect("fixture dir").map(|e| e.expect("entry").path()).collect();
+    v.sort();
+    v
+}
