@@ -154,3 +154,39 @@ fn mutated_fixtures_never_panic() {
         }
     }
 }
+
+#[test]
+fn extraneous_bytes_before_a_jpeg_marker_are_skipped_like_libjpeg_does() {
+    let data = std::fs::read(fixture("image/ok_800x600.jpg")).unwrap();
+    // Insert junk between the first segment (APP0) and the next marker.
+    let next = 4 + usize::from(u16::from_be_bytes([data[4], data[5]]));
+    assert_eq!(data[next], 0xFF);
+    let mut d = data[..next].to_vec();
+    d.extend([0x00, 0x13, 0x37]);
+    d.extend(&data[next..]);
+    let f = probe_bytes(&d);
+    assert!(f.is_intact(), "{:?}", f.integrity_problem);
+    assert_eq!(f.width, Some(800));
+}
+
+#[test]
+fn a_bad_crc_fails_a_critical_png_chunk_but_not_an_ancillary_one() {
+    let data = std::fs::read(fixture("image/exif_orient6_600x400.png")).unwrap();
+    let exif = data.windows(4).position(|w| w == b"eXIf").unwrap();
+    let mut d = data.clone();
+    d[exif + 6] ^= 0x01; // inside the eXIf data: its CRC no longer matches
+    assert!(probe_bytes(&d).is_intact());
+    let mut d = data;
+    let ihdr = d.windows(4).position(|w| w == b"IHDR").unwrap();
+    d[ihdr + 17] ^= 0x01; // inside IHDR (critical)
+    assert!(!probe_bytes(&d).is_intact());
+}
+
+#[test]
+fn an_unfinalised_avi_with_riff_size_zero_is_read_to_the_end() {
+    let mut d = std::fs::read(fixture("video/ok_640x360_3s.avi")).unwrap();
+    d[4..8].copy_from_slice(&[0, 0, 0, 0]);
+    let f = probe_bytes(&d);
+    assert!(f.is_intact(), "{:?}", f.integrity_problem);
+    assert_eq!(f.frame_rate, Some(25.0));
+}

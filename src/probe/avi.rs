@@ -58,7 +58,10 @@ pub(crate) fn probe(r: &mut Reader, facts: &mut MediaFacts) -> PResult<()> {
             break; // junk after the last RIFF: ignored, as players do
         }
         let mut end = pos + 8 + size;
-        if end > len {
+        if size == 0 && riffs == 1 {
+            // An unfinalised recording: the size was never written. Players read to the end.
+            end = len;
+        } else if end > len {
             // Keep reading what is there (the headers usually are), but the file is cut short.
             facts.flag(format!(
                 "truncated: the RIFF chunk at offset {pos} declares {size} bytes, but only {} remain",

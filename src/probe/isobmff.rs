@@ -461,10 +461,8 @@ fn fill_facts(movie: &Movie, facts: &mut MediaFacts, fragmented: bool) {
     }
     let movie_secs = if movie.duration > 0 && movie.timescale > 0 {
         Some(movie.duration as f64 / f64::from(movie.timescale))
-    } else if let Some(d) = movie.fragment_duration.filter(|&d| d > 0 && movie.timescale > 0) {
-        Some(d as f64 / f64::from(movie.timescale))
     } else {
-        None
+        movie.fragment_duration.filter(|&d| d > 0 && movie.timescale > 0).map(|d| d as f64 / f64::from(movie.timescale))
     };
     if let Some(v) = video {
         let e = v.entry.as_ref().expect("video track has an entry");
@@ -582,7 +580,7 @@ impl Sizes<'_> {
                     32 => u64::from(u32::from_be_bytes(data[i * 4..i * 4 + 4].try_into().expect("4 bytes"))),
                     16 => u64::from(u16::from_be_bytes([data[i * 2], data[i * 2 + 1]])),
                     8 => u64::from(data[i]),
-                    _ => u64::from(if i % 2 == 0 { data[i / 2] >> 4 } else { data[i / 2] & 0x0F }),
+                    _ => u64::from(if i.is_multiple_of(2) { data[i / 2] >> 4 } else { data[i / 2] & 0x0F }),
                 }
             }
         }

@@ -17,7 +17,9 @@ pub(crate) fn probe(r: &mut Reader, facts: &mut MediaFacts) -> PResult<()> {
         let at = seq.pos();
         let b = seq.byte("a marker")?;
         if b != 0xFF {
-            return malformed(format!("expected a JPEG marker at offset {at}, found byte 0x{b:02x}"));
+            // Extraneous bytes before a marker: libjpeg warns and skips them, and so do we.
+            skip_to_marker(&mut seq)?;
+            continue;
         }
         let mut marker = seq.byte("a marker")?;
         while marker == 0xFF {
@@ -76,6 +78,26 @@ pub(crate) fn probe(r: &mut Reader, facts: &mut MediaFacts) -> PResult<()> {
                 skip_entropy_coded_data(&mut seq)?;
             }
             _ => seq.skip(payload, "a JPEG segment")?,
+        }
+    }
+}
+
+/// Skips to the next 0xFF (the start of a marker), or reports that the file ends first.
+fn skip_to_marker(seq: &mut SeqReader) -> PResult<()> {
+    loop {
+        let buf = seq.peek()?;
+        if buf.is_empty() {
+            return malformed("truncated: the JPEG ends before its EOI marker");
+        }
+        match memchr::memchr(0xFF, buf) {
+            Some(i) => {
+                seq.consume(i);
+                return Ok(());
+            }
+            None => {
+                let n = buf.len();
+                seq.consume(n);
+            }
         }
     }
 }

@@ -48,7 +48,10 @@ pub(crate) fn probe(r: &mut Reader, facts: &mut MediaFacts) -> PResult<()> {
         }
         let mut stored = [0; 4];
         seq.read_exact(&mut stored, "a chunk CRC")?;
-        if crc.finalize() != u32::from_be_bytes(stored) {
+        // A bad CRC in a critical chunk (upper-case first letter) is damage; in an ancillary
+        // chunk libpng and Pillow only drop the chunk, so it does not fail the image.
+        let critical = ctype[0].is_ascii_uppercase();
+        if crc.finalize() != u32::from_be_bytes(stored) && critical {
             return malformed(format!("PNG chunk '{name}' at offset {at} has a bad CRC (damaged data)"));
         }
         match &ctype {
