@@ -192,6 +192,20 @@ def videos():
     ffmpeg(src(1200, 300, 2.5) + X264 + ["-vf", "setsar=1/2"], "sar1_2_1200x300.mp4")
     ffmpeg(src(1600, 900, 2.5) + X264 + ["-vf", "setsar=4/3"], "sar4_3_1600x900.mp4")
 
+    # SAR only in the H.264 VUI (no pasp, track header at the coded size): what FFmpeg then reads.
+    raw = os.path.join(VID, "sar_vui.h264")
+    subprocess.run(FF + src(720, 480, 2.5) + X264 + ["-vf", "setsar=40/33", raw], check=True)
+    ffmpeg(["-r", "25", "-i", raw, "-c", "copy"], "sar_vui_only_720x480.mp4")
+    os.remove(raw)
+    p = os.path.join(VID, "sar_vui_only_720x480.mp4")
+    b = bytearray(open(p, "rb").read())
+    i = b.index(b"pasp")
+    b[i:i + 4] = b"free"
+    t = b.index(b"tkhd")
+    wh = t + 4 + 4 + (32 if b[t + 4] == 1 else 20) + 16 + 36
+    b[wh:wh + 8] = struct.pack(">II", 720 << 16, 480 << 16)
+    open(p, "wb").write(bytes(b))
+
     # Duration boundaries (25 fps: 1.9 s = 47.5 -> use 10 fps for exact tenths).
     for secs in ["1.9", "2.0", "30.0", "30.5"]:
         frames = int(round(float(secs) * 10))
@@ -215,6 +229,9 @@ def videos():
     open(p, "wb").write(bytes(b))
 
     ffmpeg(tone(3) + ["-c:a", "aac", "-b:a", "32k"], "audio_only.mp4")
+
+    # Fragmented MP4 (empty moov, one fragment per second): duration comes from the fragments.
+    ffmpeg(src(640, 360, 3) + X264 + ["-g", "25", "-movflags", "frag_keyframe+empty_moov+default_base_moof"], "frag_640x360_3s.mp4")
 
     # Containers the API does not take.
     ffmpeg(src(640, 360, 2.5) + X264, "h264_640x360.mkv")

@@ -384,6 +384,15 @@ fn check_video(f: &MediaFacts, l: &Limits) -> Vec<Finding> {
         ));
         return out;
     }
+    if f.duration_s.is_none() && f.integrity_problem.is_none() {
+        out.push(Finding::error(
+            "video.duration",
+            "the duration could not be determined from the file's headers: re-export the video".into(),
+            Value::Null,
+            json!(l.video_max_duration_s),
+            false,
+        ));
+    }
     if let Some(d) = f.duration_s {
         if d < l.video_min_duration_s {
             out.push(Finding::error(

@@ -190,3 +190,12 @@ fn an_unfinalised_avi_with_riff_size_zero_is_read_to_the_end() {
     assert!(f.is_intact(), "{:?}", f.integrity_problem);
     assert_eq!(f.frame_rate, Some(25.0));
 }
+
+#[test]
+fn a_fragmented_mp4_cut_after_its_empty_moov_has_no_frames() {
+    let data = std::fs::read(fixture("video/frag_640x360_3s.mp4")).unwrap();
+    let moof = data.windows(4).position(|w| w == b"moof").unwrap() - 4;
+    let facts = probe_bytes(&data[..moof]);
+    assert!(facts.integrity_problem.as_deref().unwrap_or("").contains("no samples"), "{facts:?}");
+    assert!(!is_compliant(&check(&facts, Role::Video, &Limits::default())));
+}

@@ -5,7 +5,7 @@
 //! `stco`/`co64`) point inside the file. Fragmented files (`moof`) get their duration from
 //! `mehd` or the fragments' `trun` boxes.
 
-use super::facts::{round_to, MediaFacts};
+use super::facts::{reduce, round_to, MediaFacts};
 use super::reader::{fourcc_str, malformed, Bytes, PResult, Reader};
 
 /// Largest `moov` read into memory. A 30 s clip's moov is tens of KB; 200 MB files a few MB.
@@ -54,6 +54,8 @@ struct SampleEntry {
     width: u16,
     height: u16,
     pasp: Option<(u32, u32)>,
+    /// SAR from the H.264 SPS VUI, used when there is no `pasp`.
+    bitstream_sar: Option<(u32, u32)>,
 }
 
 pub(crate) fn probe(r: &mut Reader, facts: &mut MediaFacts) -> PResult<()> {
@@ -318,6 +320,7 @@ fn parse_sample_entry(fourcc: &[u8; 4], entry: &[u8], handler: &[u8; 4]) -> Samp
         // Extensions are optional: a malformed one is ignored, not fatal.
         let _ = for_each_box(children, |typ, body| {
             match typ {
+                b"avcC" => e.bitstream_sar = super::h264::sar_from_avcc(body),
                 b"pasp" if body.len() >= 8 => {
                     let h = u32::from_be_bytes(body[0..4].try_into().expect("4 bytes"));
                     let v = u32::from_be_bytes(body[4..8].try_into().expect("4 bytes"));
@@ -474,7 +477,13 @@ fn fill_facts(movie: &Movie, facts: &mut MediaFacts, fragmented: bool) {
             (v.tkhd_width, v.tkhd_height)
         };
         if w > 0 && h > 0 {
-            facts.set_video_size(w, h, e.pasp, rotation_of_matrix(&v.matrix));
+            // As FFmpeg's mov demuxer: `pasp` first, then a track header size that differs from the
+            // coded size, then the bitstream's VUI.
+            let tkhd_sar = (v.tkhd_width > 0 && v.tkhd_height > 0 && (v.tkhd_width, v.tkhd_height) != (w, h))
+                .then(|| reduce(u64::from(h) * u64::from(v.tkhd_width), u64::from(w) * u64::from(v.tkhd_height)))
+                .flatten();
+            let sar = e.pasp.or(tkhd_sar).or(e.bitstream_sar);
+            facts.set_video_size(w, h, sar, rotation_of_matrix(&v.matrix));
         }
         let (samples, ticks) = if fragmented && v.fragment_samples > 0 {
             let (s, t) = stts_totals(v.stts);
@@ -535,8 +544,9 @@ fn check_sample_tables(movie: &Movie, file_len: u64) -> Option<String> {
         }
         if &t.handler == b"vide" && t.entry.is_some() && t.fragment_samples == 0 {
             let samples = sample_count(t).unwrap_or(0);
-            if samples == 0 && movie.fragment_duration.is_none() && movie.trex_default_duration.is_empty() {
-                return Some(format!("video track {} has no samples", t.id));
+            if samples == 0 {
+                // Also a fragmented file cut right after its (empty) moov: no fragment arrived.
+                return Some(format!("video track {} has no samples (no frames in the file)", t.id));
             }
         }
     }

@@ -10,6 +10,7 @@ mod bmp;
 mod deep;
 mod exif;
 mod facts;
+mod h264;
 mod isobmff;
 mod jpeg;
 mod png;
