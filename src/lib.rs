@@ -4,7 +4,7 @@
 //! (JPEG/PNG/BMP/WEBP, 200–4096 px, aspect 1:3–3:1, ≤ 5 MB) and a reference video (MP4/AVI/MOV,
 //! 2–30 s, 200–2048 px, aspect 1:3–3:1, ≤ 200 MB).
 //!
-//! - [`probe`] reads a file's headers (never decoding pixels, never reading `mdat`) into
+//! - [`probe()`] reads a file's headers (never decoding pixels, never reading `mdat`) into
 //!   [`MediaFacts`]: format by content, stored and displayed size, rotation, EXIF orientation,
 //!   sample aspect ratio, duration, frame rate, codec, and structural integrity.
 //! - [`check`] is a pure function from facts, a [`Role`] and [`Limits`] to [`Finding`]s, each

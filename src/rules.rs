@@ -54,7 +54,8 @@ pub struct Finding {
     pub actual: Value,
     /// The limit that was broken, `null` when not applicable.
     pub limit: Value,
-    /// Whether `wanprep fix` can repair it.
+    /// Whether the problem can be repaired by converting, scaling, padding, trimming or
+    /// re-encoding (what `wanprep fix` will do), as opposed to needing a different source.
     pub fixable: bool,
 }
 
@@ -275,7 +276,7 @@ fn check_image(f: &MediaFacts, l: &Limits) -> Vec<Finding> {
             Kind::Image => {
                 let fixable = matches!(f.format, Format::Gif | Format::Tiff);
                 let how = if fixable {
-                    "convert it to PNG or JPEG (wanprep fix does this)"
+                    "convert it to PNG or JPEG"
                 } else {
                     "convert it to PNG or JPEG with an editor that reads it"
                 };
@@ -324,7 +325,7 @@ fn check_image(f: &MediaFacts, l: &Limits) -> Vec<Finding> {
         out.push(Finding::error(
             "image.file_size",
             format!(
-                "{} is larger than {}: re-compress it (wanprep fix does this)",
+                "{} is larger than {}: re-compress it (lower JPEG quality or more PNG compression)",
                 human_bytes(f.size_bytes),
                 human_bytes(l.image_max_bytes)
             ),
@@ -351,10 +352,7 @@ fn check_video(f: &MediaFacts, l: &Limits) -> Vec<Finding> {
     if !accepted {
         let (message, fixable) = match f.kind {
             Kind::Video => (
-                format!(
-                    "content is {}, which the API does not accept: remux or convert it to MP4 (wanprep fix does this)",
-                    upper(f.format)
-                ),
+                format!("content is {}, which the API does not accept: remux or convert it to MP4", upper(f.format)),
                 true,
             ),
             Kind::Image => {
@@ -398,7 +396,7 @@ fn check_video(f: &MediaFacts, l: &Limits) -> Vec<Finding> {
             out.push(Finding::error(
                 "video.duration",
                 format!(
-                    "{} s is shorter than {} s: use a longer clip (wanprep fix --extend loop can loop it)",
+                    "{} s is shorter than {} s: use a longer clip, or loop this one",
                     secs(d),
                     secs(l.video_min_duration_s)
                 ),
@@ -410,7 +408,7 @@ fn check_video(f: &MediaFacts, l: &Limits) -> Vec<Finding> {
             out.push(Finding::error(
                 "video.duration",
                 format!(
-                    "{} s is longer than {} s: trim it (wanprep fix keeps the first {} s, or --start/--duration)",
+                    "{} s is longer than {} s: trim it to at most {} s",
                     secs(d),
                     secs(l.video_max_duration_s),
                     secs(l.video_max_duration_s)
@@ -447,7 +445,7 @@ fn check_video(f: &MediaFacts, l: &Limits) -> Vec<Finding> {
         out.push(Finding::error(
             "video.file_size",
             format!(
-                "{} is larger than {}: re-encode at a lower bitrate (wanprep fix does this)",
+                "{} is larger than {}: re-encode it at a lower bitrate",
                 human_bytes(f.size_bytes),
                 human_bytes(l.video_max_bytes)
             ),
@@ -473,7 +471,7 @@ fn check_video(f: &MediaFacts, l: &Limits) -> Vec<Finding> {
         if !matches!(codec.as_str(), "h264" | "hevc") {
             out.push(Finding::warning(
                 "video.codec",
-                format!("codec {codec} may not be decoded by the service: H.264 is safest (wanprep fix re-encodes)"),
+                format!("codec {codec} may not be decoded by the service: re-encode to H.264 to be safe"),
                 json!(codec),
                 json!("h264|hevc"),
             ));
@@ -511,7 +509,7 @@ fn dimension_finding(
         };
         return Some(Finding::error(
             rule,
-            format!("{label}{side} {value} px ({w}x{h}) is {verb} of {limit} px: {fix} (wanprep fix does this)"),
+            format!("{label}{side} {value} px ({w}x{h}) is {verb} of {limit} px: {fix}"),
             json!(value),
             json!(limit),
             true,
@@ -547,7 +545,7 @@ fn aspect_finding(rule: &'static str, w: u32, h: u32, display: Option<(u32, u32)
         return Some(Finding::error(
             rule,
             format!(
-                "{label}aspect ratio {} ({fw}x{fh}) is {shape} than {max}:1{extra}: pad or crop it (wanprep fix --aspect pad|crop)",
+                "{label}aspect ratio {} ({fw}x{fh}) is {shape} than {max}:1{extra}: pad or crop it",
                 fmt_ratio(ratio)
             ),
             json!(round4(ratio)),

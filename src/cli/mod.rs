@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use wanprep::rules::{Limits, LIMITS, RULES};
-use wanprep::{check_inputs, CheckOptions, InputSpec, ProbeOptions, Role};
+use wanprep::{check_inputs, CheckOptions, InputReport, InputSpec, ProbeOptions, Role};
 
 use args::{Cli, ColorWhen, Command};
 
@@ -100,15 +100,28 @@ fn cmd_check(a: args::CheckArgs) -> anyhow::Result<Outcome> {
         eprintln!("wanprep check: give at least one INPUT, or --image / --video (see --help)");
         return Ok(Outcome::Unusable);
     }
-    if let Some(url) = inputs.iter().find(|i| is_url(&i.path.to_string_lossy())) {
-        eprintln!(
-            "wanprep check: {}: URL inputs are not supported by this build yet; download the file and check it locally",
-            render::sanitize(&url.path.to_string_lossy())
-        );
-        return Ok(Outcome::Unusable);
-    }
     let opts = CheckOptions { probe: ProbeOptions::new().deep(a.deep), limits, jobs: a.jobs };
-    let report = check_inputs(&inputs, &opts);
+    // URLs are reported as unreadable inputs (exit 2) until remote probing lands; the local
+    // inputs are still checked, and the report keeps the order given.
+    let (urls, local): (Vec<_>, Vec<_>) =
+        inputs.iter().cloned().enumerate().partition(|(_, i)| is_url(&i.path.to_string_lossy()));
+    let local_specs: Vec<InputSpec> = local.iter().map(|(_, i)| i.clone()).collect();
+    let mut report = check_inputs(&local_specs, &opts);
+    for (pos, spec) in urls {
+        let entry = InputReport {
+            input: spec.path.to_string_lossy().into_owned(),
+            kind: wanprep::Kind::Unknown,
+            role: spec.role,
+            compliant: false,
+            media: None,
+            findings: Vec::new(),
+            error: Some(
+                "URL inputs are not supported by this build yet: download the file and check it locally".into(),
+            ),
+        };
+        report.inputs.insert(pos.min(report.inputs.len()), entry);
+        report.compliant = false;
+    }
     let mut out = io::stdout().lock();
     if a.json {
         serde_json::to_writer_pretty(&mut out, &report)?;
