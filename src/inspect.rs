@@ -1,20 +1,32 @@
 //! Probe + rules for a list of inputs: the `check` flow, run in parallel over the inputs.
+//! An input is a local path or an http(s) URL; both end in the same facts and rules.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use crate::probe::{probe_path, Kind, ProbeOptions};
+use crate::probe::http::{self, HttpOptions, Opened};
+use crate::probe::{
+    deep_decode_bytes, looks_like_url, probe_path, probe_source_with, sniff_source, ByteSource, Integrity, Kind,
+    MediaFacts, ProbeOptions,
+};
 use crate::report::{CheckReport, InputReport};
-use crate::rules::{check, is_compliant, pair_findings, Limits, Role};
+use crate::rules::{check, check_remote, check_url_syntax, is_compliant, pair_findings, unreachable, Limits, Role};
 
-/// One input to check: a path and, optionally, the role it is meant for.
+/// One input to check: a local path or an http(s) URL and, optionally, its role.
 #[derive(Debug, Clone)]
 pub struct InputSpec {
-    /// Local path.
-    pub path: PathBuf,
+    /// Local path or URL, as given.
+    pub input: String,
     /// `Some` when given as `--image` / `--video`.
     pub role: Option<Role>,
+}
+
+impl InputSpec {
+    /// An input with an optional role.
+    pub fn new(input: impl Into<String>, role: Option<Role>) -> Self {
+        InputSpec { input: input.into(), role }
+    }
 }
 
 /// Settings for [`check_inputs`].
@@ -26,15 +38,17 @@ pub struct CheckOptions {
     pub limits: Limits,
     /// Worker threads (0 = one per core).
     pub jobs: usize,
+    /// Timeouts, retries and redirects for URL inputs.
+    pub http: HttpOptions,
 }
 
-/// Probes and checks every input (in parallel), adding pair findings when exactly one image
-/// role and one video role were given.
+/// Probes and checks every input (in parallel), adding pair findings when one image role and
+/// one video role were given.
 ///
 /// ```
 /// use wanprep::{check_inputs, CheckOptions, InputSpec, Role};
 /// let report = check_inputs(
-///     &[InputSpec { path: "fixtures/image/ok_800x600.jpg".into(), role: Some(Role::Image) }],
+///     &[InputSpec::new("fixtures/image/ok_800x600.jpg", Some(Role::Image))],
 ///     &CheckOptions::default(),
 /// );
 /// assert!(report.compliant);
@@ -54,33 +68,132 @@ pub fn check_inputs(inputs: &[InputSpec], opts: &CheckOptions) -> CheckReport {
     CheckReport { compliant, inputs: reports, findings: pair }
 }
 
-/// Checks one input.
+/// Checks one input (a path or a URL).
 pub fn check_input(input: &InputSpec, opts: &CheckOptions) -> InputReport {
-    let name = input.path.display().to_string();
-    match probe_path(&input.path, &opts.probe) {
-        Ok(facts) => {
-            let role = input.role.unwrap_or_else(|| Role::for_kind(facts.kind));
-            let findings = check(&facts, role, &opts.limits);
-            InputReport {
-                input: name,
-                kind: facts.kind,
-                role: Some(role),
-                compliant: is_compliant(&findings),
-                media: Some(facts),
-                findings,
-                error: None,
-            }
-        }
-        Err(e) => InputReport {
-            input: name,
-            kind: Kind::Unknown,
-            role: input.role,
-            compliant: false,
-            media: None,
-            findings: Vec::new(),
-            error: Some(io_message(&e)),
-        },
+    if looks_like_url(&input.input) {
+        return check_url(input, opts);
     }
+    match probe_path(Path::new(&input.input), &opts.probe) {
+        Ok(facts) => judged(input, facts, Vec::new(), opts),
+        Err(e) => unreadable(input, io_message(&e)),
+    }
+}
+
+/// The report for facts judged in the input's role (or the role its content implies).
+fn judged(input: &InputSpec, facts: MediaFacts, mut findings: Vec<crate::Finding>, opts: &CheckOptions) -> InputReport {
+    let role = input.role.unwrap_or_else(|| Role::for_kind(facts.kind));
+    let mut media_findings = check(&facts, role, &opts.limits);
+    media_findings.append(&mut findings);
+    InputReport {
+        input: input.input.clone(),
+        kind: facts.kind,
+        role: Some(role),
+        compliant: is_compliant(&media_findings),
+        media: Some(facts),
+        findings: media_findings,
+        error: None,
+        bytes_fetched: None,
+        remote: None,
+    }
+}
+
+fn unreadable(input: &InputSpec, error: String) -> InputReport {
+    InputReport {
+        input: input.input.clone(),
+        kind: Kind::Unknown,
+        role: input.role,
+        compliant: false,
+        media: None,
+        findings: Vec::new(),
+        error: Some(error),
+        bytes_fetched: None,
+        remote: None,
+    }
+}
+
+/// The largest file the input's role allows (the video limit when the role is not known yet).
+fn size_limit(role: Option<Role>, limits: &Limits) -> u64 {
+    match role {
+        Some(Role::Image) => limits.image_max_bytes,
+        _ => limits.video_max_bytes.max(limits.image_max_bytes),
+    }
+}
+
+fn check_url(input: &InputSpec, opts: &CheckOptions) -> InputReport {
+    let raw = input.input.as_str();
+    let mut url_findings = check_url_syntax(raw);
+    if url_findings.iter().any(|f| f.rule == "url.scheme") {
+        let mut r = unreadable(input, String::new());
+        r.error = None;
+        r.findings = url_findings;
+        return r;
+    }
+    let limit = size_limit(input.role, &opts.limits);
+    // Never read more than the limit + 1 byte of a body: enough to know it is too big.
+    let opened = match http::open(raw, &opts.http, limit.saturating_add(1)) {
+        Ok(o) => o,
+        Err(e) => return unreadable(input, e.0),
+    };
+    let mut src = match opened {
+        Opened::Failed { facts, reason } => {
+            url_findings.push(unreachable(&reason, facts.status));
+            url_findings.extend(check_remote(&facts));
+            let mut r = unreadable(input, String::new());
+            r.error = None;
+            r.findings = url_findings;
+            r.bytes_fetched = Some(facts.bytes_fetched);
+            r.remote = Some(facts);
+            return r;
+        }
+        Opened::Readable(src) => *src,
+    };
+    let probe_opts = ProbeOptions {
+        integrity: if opts.probe.deep { Integrity::Full } else { Integrity::HeadAndTail },
+        ..opts.probe.clone()
+    };
+    let facts = if src.len() > limit {
+        // Over the size limit: the format is worth knowing, the rest is not worth the transfer.
+        sniff_source(&mut src)
+    } else {
+        probe_source_with(&mut src, &probe_opts)
+    };
+    let mut facts = match facts {
+        Ok(f) => f,
+        Err(e) => return unreadable(input, format!("reading the body failed: {e}")),
+    };
+    if opts.probe.deep && facts.is_intact() && src.len() <= limit {
+        match read_all(&mut src) {
+            Ok(data) => {
+                if let Err(e) = deep_decode_bytes(&data, &mut facts) {
+                    return unreadable(input, format!("decoding failed: {e}"));
+                }
+            }
+            Err(e) => return unreadable(input, format!("reading the body failed: {e}")),
+        }
+    }
+    facts.extension = url_extension(raw);
+    let remote = src.into_facts();
+    url_findings.extend(check_remote(&remote));
+    let mut r = judged(input, facts, url_findings, opts);
+    r.bytes_fetched = Some(remote.bytes_fetched);
+    r.remote = Some(remote);
+    r
+}
+
+/// The whole body (bounded by the caller's size check).
+fn read_all(src: &mut dyn ByteSource) -> std::io::Result<Vec<u8>> {
+    let mut data = vec![0; usize::try_from(src.len()).unwrap_or(usize::MAX)];
+    let n = src.read_at(0, &mut data)?;
+    data.truncate(n);
+    Ok(data)
+}
+
+/// The extension of a URL's path (for the `*.extension` warning), ignoring query and fragment.
+fn url_extension(raw: &str) -> Option<String> {
+    let path = raw.split(['?', '#']).next()?;
+    let name = path.rsplit('/').next()?;
+    let (_, ext) = name.rsplit_once('.')?;
+    (!ext.is_empty() && ext.len() <= 5).then(|| ext.to_ascii_lowercase())
 }
 
 fn io_message(e: &std::io::Error) -> String {

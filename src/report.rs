@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::probe::http::RemoteFacts;
 use crate::probe::{Kind, MediaFacts};
 use crate::rules::{Finding, Role};
 
@@ -36,9 +37,15 @@ pub struct InputReport {
     pub media: Option<MediaFacts>,
     /// Errors and warnings.
     pub findings: Vec<Finding>,
-    /// Why the input could not be read at all (missing file, permission…).
+    /// Why the input could not be read at all (missing file, permission, no HTTP answer…).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// For a URL: body bytes transferred to probe it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_fetched: Option<u64>,
+    /// For a URL: what the HTTP exchange showed (final URL, status, range support…).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote: Option<RemoteFacts>,
 }
 
 impl InputReport {

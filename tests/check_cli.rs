@@ -269,12 +269,3 @@ fn crc32(data: &[u8]) -> u32 {
     }
     !c
 }
-
-#[test]
-fn a_url_input_is_reported_as_unreadable_for_now_and_local_inputs_still_checked() {
-    let o = wanprep(&["check", "--json", "fixtures/image/ok_800x600.jpg", "https://example.invalid/a.mp4"]);
-    assert_eq!(code(&o), 2);
-    let doc = json(&o);
-    assert_eq!(doc["inputs"][0]["compliant"], true);
-    assert!(doc["inputs"][1]["error"].as_str().unwrap().contains("URL"));
-}

@@ -1,5 +1,6 @@
 //! Integration tests: one binary, a module per area.
 
+mod http_server;
 mod util;
 
 mod check_cli;
@@ -7,4 +8,5 @@ mod ffprobe_crosscheck;
 mod hostile;
 mod large_files;
 mod probe_fixtures;
+mod remote;
 mod rules_boundaries;

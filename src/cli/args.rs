@@ -1,7 +1,5 @@
 //! Raw command-line flags (clap). Turned into library settings in `cli::mod`.
 
-use std::path::PathBuf;
-
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Check, fix and submit inputs for the Wan image-to-action API (wan2.2-animate-move).
@@ -24,15 +22,15 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Files to check; each is judged as what its content is (image or video).
+    /// Files or http(s) URLs to check; each is judged as what its content is (image or video).
     #[arg(value_name = "INPUT")]
-    pub inputs: Vec<PathBuf>,
-    /// The character image (judged in the image role).
+    pub inputs: Vec<String>,
+    /// The character image, a path or URL (judged in the image role).
     #[arg(long, value_name = "I")]
-    pub image: Option<PathBuf>,
-    /// The reference video (judged in the video role).
+    pub image: Option<String>,
+    /// The reference video, a path or URL (judged in the video role).
     #[arg(long, value_name = "V")]
-    pub video: Option<PathBuf>,
+    pub video: Option<String>,
     /// Print one JSON document (the contract's shape) instead of the report.
     #[arg(long)]
     pub json: bool,
@@ -45,6 +43,15 @@ pub struct CheckArgs {
     /// Files probed in parallel (0 = one per core).
     #[arg(long, short = 'j', default_value_t = 0, value_name = "N")]
     pub jobs: usize,
+    /// Seconds allowed to connect to a URL's host.
+    #[arg(long, default_value_t = 10.0, value_name = "S")]
+    pub connect_timeout: f64,
+    /// Seconds allowed for each read from a URL's host.
+    #[arg(long, default_value_t = 30.0, value_name = "S")]
+    pub read_timeout: f64,
+    /// Retries of a transient network failure (reset, timeout, 502/503/504).
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub retries: u32,
     /// When to use colour in the report.
     #[arg(long, value_enum, default_value_t = ColorWhen::Auto, value_name = "WHEN")]
     pub color: ColorWhen,

@@ -8,8 +8,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+use std::time::Duration;
 use wanprep::rules::{Limits, LIMITS, RULES};
-use wanprep::{check_inputs, CheckOptions, InputReport, InputSpec, ProbeOptions, Role};
+
+use wanprep::probe::http::HttpOptions;
+use wanprep::{check_inputs, CheckOptions, InputSpec, ProbeOptions, Role};
 
 use args::{Cli, ColorWhen, Command};
 
@@ -90,38 +93,26 @@ fn cmd_check(a: args::CheckArgs) -> anyhow::Result<Outcome> {
     let limits = parse_limits(&a.limit)?;
     let mut inputs: Vec<InputSpec> = Vec::new();
     if let Some(p) = a.image {
-        inputs.push(InputSpec { path: p, role: Some(Role::Image) });
+        inputs.push(InputSpec::new(p, Some(Role::Image)));
     }
     if let Some(p) = a.video {
-        inputs.push(InputSpec { path: p, role: Some(Role::Video) });
+        inputs.push(InputSpec::new(p, Some(Role::Video)));
     }
-    inputs.extend(a.inputs.into_iter().map(|path| InputSpec { path, role: None }));
+    inputs.extend(a.inputs.into_iter().map(|p| InputSpec::new(p, None)));
     if inputs.is_empty() {
         eprintln!("wanprep check: give at least one INPUT, or --image / --video (see --help)");
         return Ok(Outcome::Unusable);
     }
-    let opts = CheckOptions { probe: ProbeOptions::new().deep(a.deep), limits, jobs: a.jobs };
-    // URLs are reported as unreadable inputs (exit 2) until remote probing lands; the local
-    // inputs are still checked, and the report keeps the order given.
-    let (urls, local): (Vec<_>, Vec<_>) =
-        inputs.iter().cloned().enumerate().partition(|(_, i)| is_url(&i.path.to_string_lossy()));
-    let local_specs: Vec<InputSpec> = local.iter().map(|(_, i)| i.clone()).collect();
-    let mut report = check_inputs(&local_specs, &opts);
-    for (pos, spec) in urls {
-        let entry = InputReport {
-            input: spec.path.to_string_lossy().into_owned(),
-            kind: wanprep::Kind::Unknown,
-            role: spec.role,
-            compliant: false,
-            media: None,
-            findings: Vec::new(),
-            error: Some(
-                "URL inputs are not supported by this build yet: download the file and check it locally".into(),
-            ),
-        };
-        report.inputs.insert(pos.min(report.inputs.len()), entry);
-        report.compliant = false;
+    for (flag, v) in [("--connect-timeout", a.connect_timeout), ("--read-timeout", a.read_timeout)] {
+        if !(v.is_finite() && v > 0.0 && v < 86_400.0) {
+            anyhow::bail!("{flag} takes a positive number of seconds, got {v}");
+        }
     }
+    let http = HttpOptions::default()
+        .timeouts(Duration::from_secs_f64(a.connect_timeout), Duration::from_secs_f64(a.read_timeout))
+        .retries(a.retries, Duration::from_millis(200));
+    let opts = CheckOptions { probe: ProbeOptions::new().deep(a.deep), limits, jobs: a.jobs, http };
+    let report = check_inputs(&inputs, &opts);
     let mut out = io::stdout().lock();
     if a.json {
         serde_json::to_writer_pretty(&mut out, &report)?;
@@ -137,11 +128,6 @@ fn cmd_check(a: args::CheckArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::NonCompliant
     })
-}
-
-fn is_url(s: &str) -> bool {
-    let lower = s.to_ascii_lowercase();
-    lower.starts_with("http://") || lower.starts_with("https://")
 }
 
 fn cmd_rules(a: args::RulesArgs) -> anyhow::Result<Outcome> {

@@ -62,6 +62,24 @@ fn render_input(out: &mut impl Write, input: &InputReport, st: &Style) -> io::Re
     if let Some(m) = &input.media {
         writeln!(out, "     {}", st.dim(&summary(m)))?;
     }
+    if let Some(r) = &input.remote {
+        let mut line = format!(
+            "fetched {} in {} request{}",
+            human_size(input.bytes_fetched.unwrap_or(0)),
+            r.requests,
+            if r.requests == 1 { "" } else { "s" }
+        );
+        if !r.redirects.is_empty() {
+            line.push_str(&format!(", redirected to {}", sanitize(&r.final_url)));
+        }
+        if !r.range_supported && r.status / 100 == 2 {
+            line.push_str(", server ignores Range");
+            if r.whole_body_read {
+                line.push_str(": read the whole body");
+            }
+        }
+        writeln!(out, "     {}", st.dim(&line))?;
+    }
     for f in &input.findings {
         render_finding(out, f, st)?;
     }
@@ -106,12 +124,16 @@ fn summary(m: &MediaFacts) -> String {
     if let Some(c) = &m.video_codec {
         parts.push(c.clone());
     }
-    parts.push(if m.size_bytes >= 1_000_000 {
-        format!("{:.1} MB", m.size_bytes as f64 / 1e6)
-    } else {
-        format!("{:.1} KB", m.size_bytes as f64 / 1e3)
-    });
+    parts.push(human_size(m.size_bytes));
     parts.join(" · ")
+}
+
+fn human_size(n: u64) -> String {
+    if n >= 1_000_000 {
+        format!("{:.1} MB", n as f64 / 1e6)
+    } else {
+        format!("{:.1} KB", n as f64 / 1e3)
+    }
 }
 
 pub fn rules(out: &mut impl Write, limits: &Limits) -> io::Result<()> {

@@ -24,24 +24,55 @@ pub(crate) fn decode_file(path: &Path, facts: &mut MediaFacts) -> io::Result<()>
     }
 }
 
+pub(crate) fn decode_bytes(data: &[u8], facts: &mut MediaFacts) -> io::Result<()> {
+    match facts.kind {
+        Kind::Image if matches!(facts.format.name(), "jpeg" | "png" | "bmp" | "webp") => {
+            decode_image_data(data, facts);
+            Ok(())
+        }
+        Kind::Video if matches!(facts.format.name(), "mp4" | "mov" | "avi") => {
+            // FFmpeg reads files: spill to a private temporary file, removed on drop.
+            let dir = std::env::temp_dir();
+            let path =
+                dir.join(format!("wanprep-deep-{}-{:x}.{}", std::process::id(), data.len(), facts.format.name()));
+            let guard = TempFile(path.clone());
+            std::fs::write(&guard.0, data)?;
+            decode_video(&path, facts)
+        }
+        _ => Ok(()),
+    }
+}
+
+struct TempFile(std::path::PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 fn decode_image(path: &Path, facts: &mut MediaFacts) -> io::Result<()> {
     if facts.size_bytes > MAX_DECODE_FILE {
         return Ok(());
     }
     let data = std::fs::read(path)?;
+    decode_image_data(&data, facts);
+    Ok(())
+}
+
+fn decode_image_data(data: &[u8], facts: &mut MediaFacts) {
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_DECODE_SIDE);
     limits.max_image_height = Some(MAX_DECODE_SIDE);
     limits.max_alloc = Some(MAX_DECODE_ALLOC);
-    let mut reader = image::ImageReader::new(io::Cursor::new(&data));
-    reader = reader.with_guessed_format()?;
+    let reader = image::ImageReader::new(io::Cursor::new(data)).with_guessed_format();
+    let Ok(mut reader) = reader else { return };
     reader.limits(limits);
     match reader.decode() {
         Ok(_) => facts.deep_checked = true,
         Err(image::ImageError::Limits(_)) => {}
         Err(e) => facts.flag(format!("decoding failed: {e}")),
     }
-    Ok(())
 }
 
 #[cfg(feature = "ffmpeg")]

@@ -8,7 +8,9 @@ use super::reader::{malformed, PResult, Reader, SeqReader};
 /// EXIF payloads larger than this are not read (the orientation tag is near the start anyway).
 const MAX_EXIF: usize = 64 * 1024;
 
-pub(crate) fn probe(r: &mut Reader, facts: &mut MediaFacts) -> PResult<()> {
+/// With `quick`, stops at the first scan and checks that the tail holds the EOI marker instead
+/// of walking the entropy-coded data (remote inputs).
+pub(crate) fn probe(r: &mut Reader, facts: &mut MediaFacts, quick: bool) -> PResult<()> {
     let mut seq = r.seq(2);
     let mut seen_sof = false;
     let mut seen_sos = false;
@@ -75,10 +77,30 @@ pub(crate) fn probe(r: &mut Reader, facts: &mut MediaFacts) -> PResult<()> {
                 }
                 seq.skip(payload, "the scan header")?;
                 seen_sos = true;
+                if quick {
+                    drop(seq);
+                    return check_tail(r, &[0xFF, 0xD9], "the JPEG has no EOI marker at its end (truncated?)");
+                }
                 skip_entropy_coded_data(&mut seq)?;
             }
             _ => seq.skip(payload, "a JPEG segment")?,
         }
+    }
+}
+
+/// Looks for `marker` in the file's last block (at most 64 KiB): the quick integrity check.
+pub(crate) fn check_tail(r: &mut Reader, marker: &[u8], problem: &str) -> PResult<()> {
+    let len = r.len();
+    let block = super::http::BLOCK;
+    let mut start = (len.saturating_sub(1) / block) * block;
+    if len - start < 16 {
+        start = start.saturating_sub(block);
+    }
+    let tail = r.read_vec(start, len - start, 2 * block, "the tail")?;
+    if memchr::memmem::rfind(&tail, marker).is_some() {
+        Ok(())
+    } else {
+        malformed(problem)
     }
 }
 

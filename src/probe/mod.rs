@@ -11,6 +11,7 @@ mod deep;
 mod exif;
 mod facts;
 mod h264;
+pub mod http;
 mod isobmff;
 mod jpeg;
 mod png;
@@ -28,12 +29,25 @@ pub use source::{ByteSource, FileSource, MemorySource};
 
 use reader::{ParseError, Reader};
 
+/// How much of a file the structural integrity check reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Integrity {
+    /// Walk everything: JPEG entropy-coded data to EOI, every PNG chunk CRC (local files).
+    #[default]
+    Full,
+    /// Headers plus the file's tail (EOI / IEND present): for remote inputs, where every byte
+    /// costs a transfer. Box and chunk sizes are still checked against the length.
+    HeadAndTail,
+}
+
 /// How to probe.
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct ProbeOptions {
     /// Also decode: the whole image (under memory limits), the first and last video frames.
     pub deep: bool,
+    /// How much the integrity check reads.
+    pub integrity: Integrity,
 }
 
 impl ProbeOptions {
@@ -45,6 +59,12 @@ impl ProbeOptions {
     /// Enables or disables decoding (`--deep`).
     pub fn deep(mut self, deep: bool) -> Self {
         self.deep = deep;
+        self
+    }
+
+    /// Sets how much the integrity check reads.
+    pub fn integrity(mut self, integrity: Integrity) -> Self {
+        self.integrity = integrity;
         self
     }
 }
@@ -64,7 +84,7 @@ pub fn probe(path: impl AsRef<Path>) -> io::Result<MediaFacts> {
 /// Probes a local file with options (e.g. `--deep`).
 pub fn probe_path(path: &Path, opts: &ProbeOptions) -> io::Result<MediaFacts> {
     let mut src = FileSource::open(path)?;
-    let mut facts = probe_source(&mut src)?;
+    let mut facts = probe_source_with(&mut src, opts)?;
     facts.extension = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
     if opts.deep && facts.is_intact() {
         deep::decode_file(path, &mut facts)?;
@@ -84,14 +104,22 @@ pub fn probe_bytes(data: &[u8]) -> MediaFacts {
     probe_source(&mut src).expect("reading memory cannot fail")
 }
 
-/// Probes any [`ByteSource`]. Fails only when the source cannot be read.
+/// Probes any [`ByteSource`] with a full integrity walk. Fails only when the source cannot be
+/// read.
 pub fn probe_source(src: &mut dyn ByteSource) -> io::Result<MediaFacts> {
+    probe_source_with(src, &ProbeOptions::default())
+}
+
+/// Probes any [`ByteSource`] with options (decoding is not done here: see [`probe_path`] and
+/// [`deep_decode_bytes`]).
+pub fn probe_source_with(src: &mut dyn ByteSource, opts: &ProbeOptions) -> io::Result<MediaFacts> {
+    let quick = opts.integrity == Integrity::HeadAndTail;
     let mut r = Reader::new(src)?;
     let format = sniff(r.head());
     let mut facts = MediaFacts::new(format, r.len());
     let result = match format {
-        Format::Jpeg => jpeg::probe(&mut r, &mut facts),
-        Format::Png => png::probe(&mut r, &mut facts),
+        Format::Jpeg => jpeg::probe(&mut r, &mut facts, quick),
+        Format::Png => png::probe(&mut r, &mut facts, quick),
         Format::Bmp => bmp::probe(&mut r, &mut facts),
         Format::Webp => webp::probe(&mut r, &mut facts),
         Format::Mp4 | Format::Mov | Format::ThreeGp => isobmff::probe(&mut r, &mut facts),
@@ -116,6 +144,32 @@ pub fn probe_source(src: &mut dyn ByteSource) -> io::Result<MediaFacts> {
         Err(ParseError::Io(e)) => return Err(e),
     }
     Ok(facts)
+}
+
+/// Only the format (from the first bytes) and the length: for inputs too large to be worth
+/// parsing (a remote file over the size limit).
+pub fn sniff_source(src: &mut dyn ByteSource) -> io::Result<MediaFacts> {
+    let r = Reader::new(src)?;
+    Ok(MediaFacts::new(sniff(r.head()), r.len()))
+}
+
+/// Whether an input names a URL (`scheme:` followed by `//`, or one of the schemes that has no
+/// `//` such as `data:`), rather than a local path.
+pub fn looks_like_url(input: &str) -> bool {
+    let Some((scheme, rest)) = input.split_once(':') else { return false };
+    let valid = scheme.len() >= 2
+        && scheme.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    valid && (rest.starts_with("//") || matches!(scheme.to_ascii_lowercase().as_str(), "data" | "file" | "mailto"))
+}
+
+/// `--deep` for bytes already in memory (a remote input): decodes an image, or writes a video
+/// to a temporary file for FFmpeg. Problems are recorded in `facts`.
+pub fn deep_decode_bytes(data: &[u8], facts: &mut MediaFacts) -> io::Result<()> {
+    if facts.is_intact() {
+        deep::decode_bytes(data, facts)?;
+    }
+    Ok(())
 }
 
 /// GIF logical screen size (GIF89a § 18).

@@ -10,7 +10,9 @@ const MAX_CHUNK: u32 = 0x7FFF_FFFF;
 /// eXIf payloads larger than this are not parsed.
 const MAX_EXIF: u32 = 64 * 1024;
 
-pub(crate) fn probe(r: &mut Reader, facts: &mut MediaFacts) -> PResult<()> {
+/// With `quick`, reads chunks up to the first IDAT and checks that the tail holds IEND instead
+/// of hashing every chunk (remote inputs).
+pub(crate) fn probe(r: &mut Reader, facts: &mut MediaFacts, quick: bool) -> PResult<()> {
     let mut seq = r.seq(8);
     let mut first = true;
     let mut seen_idat = false;
@@ -29,6 +31,17 @@ pub(crate) fn probe(r: &mut Reader, facts: &mut MediaFacts) -> PResult<()> {
         }
         if first && &ctype != b"IHDR" {
             return malformed("the first PNG chunk is not IHDR");
+        }
+        if quick && &ctype == b"IDAT" {
+            if facts.width.is_none() {
+                return malformed("the first PNG chunk is not IHDR");
+            }
+            drop(seq);
+            return super::jpeg::check_tail(
+                r,
+                b"IEND\xAE\x42\x60\x82",
+                "the PNG has no IEND chunk at its end (truncated?)",
+            );
         }
         let mut crc = crc32fast::Hasher::new();
         crc.update(&ctype);

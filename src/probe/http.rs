@@ -1,0 +1,604 @@
+//! Remote inputs: an HTTP(S) [`ByteSource`] that reads with `Range` requests through a block
+//! cache, or — when the server ignores `Range` — from the streamed body, stopping as soon as the
+//! probe has what it needs and never past a byte budget.
+//!
+//! [`open`] first asks for the headers (HEAD, or a `bytes=0-0` GET where HEAD is refused),
+//! following redirects itself so that every hop is recorded and re-checked, and resolving every
+//! host so that the rules can tell whether the service could reach it ([`RemoteFacts`]).
+//! Transient failures (connection reset, timeouts, 502/503/504) are retried a bounded number of
+//! times with jittered exponential backoff.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::net::{IpAddr, ToSocketAddrs};
+use std::sync::Once;
+use std::time::Duration;
+
+use reqwest::blocking::{Client, RequestBuilder, Response};
+use reqwest::header::{ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION, RANGE};
+use reqwest::{Method, StatusCode, Url};
+use serde::Serialize;
+
+use super::source::ByteSource;
+
+/// Size of one cached block; reads are rounded out to whole blocks and coalesced.
+pub const BLOCK: u64 = 64 * 1024;
+
+/// Settings for remote reads.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct HttpOptions {
+    /// Time allowed to establish a connection.
+    pub connect_timeout: Duration,
+    /// Time allowed for each read or write on a connection.
+    pub read_timeout: Duration,
+    /// Most redirects followed.
+    pub max_redirects: u32,
+    /// Extra attempts for a transient failure.
+    pub retries: u32,
+    /// First backoff delay (doubled per attempt, jittered, capped at 2 s).
+    pub backoff: Duration,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions {
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(30),
+            max_redirects: 5,
+            retries: 2,
+            backoff: Duration::from_millis(200),
+        }
+    }
+}
+
+impl HttpOptions {
+    /// Sets both timeouts.
+    pub fn timeouts(mut self, connect: Duration, read: Duration) -> Self {
+        self.connect_timeout = connect;
+        self.read_timeout = read;
+        self
+    }
+
+    /// Sets the number of retries and the first backoff delay.
+    pub fn retries(mut self, retries: u32, backoff: Duration) -> Self {
+        self.retries = retries;
+        self.backoff = backoff;
+        self
+    }
+}
+
+/// A host met on the way to the resource, with the addresses it resolved to.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HostAddresses {
+    /// Host name or literal address.
+    pub host: String,
+    /// What it resolved to.
+    pub addresses: Vec<IpAddr>,
+}
+
+/// What the HTTP exchange showed about a remote input.
+#[derive(Debug, Clone, Default, Serialize)]
+#[non_exhaustive]
+pub struct RemoteFacts {
+    /// The URL after redirects.
+    pub final_url: String,
+    /// Each redirect target, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub redirects: Vec<String>,
+    /// HTTP status of the final answer.
+    pub status: u16,
+    /// `Content-Type`, when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    /// Declared length in bytes, when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_length: Option<u64>,
+    /// Whether the server answered a range request with 206.
+    pub range_supported: bool,
+    /// Whether the whole body had to be read (no range support and data at the end).
+    pub whole_body_read: bool,
+    /// Every host on the way, resolved (for the `url.public` rule).
+    #[serde(skip)]
+    pub hosts: Vec<HostAddresses>,
+    /// Body bytes received.
+    #[serde(skip)]
+    pub bytes_fetched: u64,
+    /// Requests sent (HEAD and GET, retries included).
+    pub requests: u32,
+}
+
+/// Why a remote input could not be read at all (no HTTP answer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkError(pub String);
+
+impl std::fmt::Display for NetworkError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NetworkError {}
+
+/// The result of [`open`]: a readable source, or an HTTP answer that is not a success.
+pub enum Opened {
+    /// 2xx: the body can be read.
+    Readable(Box<HttpSource>),
+    /// The final answer was not a success (4xx, 5xx, a redirect loop…).
+    Failed {
+        /// What the exchange showed.
+        facts: RemoteFacts,
+        /// What went wrong, for people.
+        reason: String,
+    },
+}
+
+static CRYPTO: Once = Once::new();
+
+/// A client for remote probing: no automatic redirects (each hop is checked), no proxies from
+/// the environment, rustls with the ring provider.
+pub fn client(opts: &HttpOptions) -> Result<Client, NetworkError> {
+    CRYPTO.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+    Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(opts.connect_timeout)
+        .timeout(opts.read_timeout)
+        .user_agent(concat!("wanprep/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| NetworkError(format!("cannot set up HTTP: {}", chain(&e))))
+}
+
+/// Asks for a resource's headers, following redirects (each recorded and re-checked).
+/// `max_body` bounds how much of a body is ever read (the size limit + 1).
+pub fn open(url: &str, opts: &HttpOptions, max_body: u64) -> Result<Opened, NetworkError> {
+    let client = client(opts)?;
+    let mut facts = RemoteFacts::default();
+    let mut current = Url::parse(url).map_err(|e| NetworkError(format!("not a valid URL: {e}")))?;
+    let mut use_get = false;
+    let mut hops = 0;
+    loop {
+        resolve_host(&current, &mut facts)?;
+        let request = || {
+            if use_get {
+                client.get(current.clone()).header(RANGE, "bytes=0-0")
+            } else {
+                client.request(Method::HEAD, current.clone())
+            }
+        };
+        let resp = send(&request, opts, &mut facts)?;
+        let status = resp.status();
+        facts.status = status.as_u16();
+        if status.is_redirection() {
+            let Some(location) = resp.headers().get(LOCATION).and_then(|l| l.to_str().ok()) else {
+                return Ok(failed(facts, format!("HTTP {status} without a Location header")));
+            };
+            let next = current.join(location).map_err(|e| NetworkError(format!("bad redirect target: {e}")))?;
+            hops += 1;
+            if hops > opts.max_redirects {
+                return Ok(failed(facts, format!("more than {} redirects", opts.max_redirects)));
+            }
+            if !matches!(next.scheme(), "http" | "https") {
+                return Ok(failed(facts, format!("redirected to a {}: URL, which cannot be fetched", next.scheme())));
+            }
+            facts.redirects.push(next.to_string());
+            current = next;
+            continue;
+        }
+        if !use_get
+            && matches!(status, StatusCode::METHOD_NOT_ALLOWED | StatusCode::NOT_IMPLEMENTED | StatusCode::FORBIDDEN)
+        {
+            // Some servers (and signed object-storage URLs) refuse HEAD: ask for one byte instead.
+            use_get = true;
+            continue;
+        }
+        if !status.is_success() {
+            let reason = status.canonical_reason().unwrap_or("error");
+            return Ok(failed(facts, format!("the server answered HTTP {} {reason}", status.as_u16())));
+        }
+        facts.final_url = current.to_string();
+        facts.content_type = resp.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(|s| s.to_string());
+        // Ranges are tried unless the server says it has none; the first answer to a range
+        // request (206 or 200) settles it.
+        let no_ranges = resp
+            .headers()
+            .get(ACCEPT_RANGES)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|r| r.trim().eq_ignore_ascii_case("none"));
+        let (length, mode) = if use_get && status == StatusCode::PARTIAL_CONTENT {
+            facts.range_supported = true;
+            let length = total_from_content_range(&resp);
+            let mut one = Vec::new();
+            facts.bytes_fetched += resp.take(1).read_to_end(&mut one).unwrap_or(0) as u64;
+            (length, Mode::Ranges)
+        } else if use_get {
+            // A 200 to a range request: the whole body is coming. Read on from it.
+            (header_u64(&resp, CONTENT_LENGTH), Mode::Stream { resp: Some(resp), pos: 0 })
+        } else {
+            let mode = if no_ranges { Mode::Stream { resp: None, pos: 0 } } else { Mode::Ranges };
+            (header_u64(&resp, CONTENT_LENGTH), mode)
+        };
+        facts.content_length = length;
+        return HttpSource::new(client, current, length, facts, max_body, opts.clone(), mode)
+            .map(|s| Opened::Readable(Box::new(s)));
+    }
+}
+
+fn failed(mut facts: RemoteFacts, reason: String) -> Opened {
+    if facts.final_url.is_empty() {
+        facts.final_url = facts.redirects.last().cloned().unwrap_or_default();
+    }
+    Opened::Failed { facts, reason }
+}
+
+/// Resolves the URL's host (DNS failures are network errors: there is no answer at all).
+fn resolve_host(url: &Url, facts: &mut RemoteFacts) -> Result<(), NetworkError> {
+    let host = url.host_str().ok_or_else(|| NetworkError("the URL has no host".into()))?;
+    let port = url.port_or_known_default().unwrap_or(80);
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let addresses: Vec<IpAddr> = match bare.parse::<IpAddr>() {
+        Ok(ip) => vec![ip],
+        Err(_) => (bare, port)
+            .to_socket_addrs()
+            .map_err(|e| NetworkError(format!("cannot resolve host '{host}': {e}")))?
+            .map(|a| a.ip())
+            .collect(),
+    };
+    if !facts.hosts.iter().any(|h| h.host == host) {
+        facts.hosts.push(HostAddresses { host: host.to_string(), addresses });
+    }
+    Ok(())
+}
+
+/// Sends a request, retrying transient failures with jittered exponential backoff.
+fn send(
+    build: &dyn Fn() -> RequestBuilder,
+    opts: &HttpOptions,
+    facts: &mut RemoteFacts,
+) -> Result<Response, NetworkError> {
+    let mut attempt = 0;
+    loop {
+        facts.requests += 1;
+        let outcome = build().send();
+        let retryable = match &outcome {
+            Ok(r) => matches!(r.status().as_u16(), 502..=504),
+            Err(e) => e.is_connect() || e.is_timeout() || e.is_request() || e.is_body(),
+        };
+        if !retryable || attempt >= opts.retries {
+            return outcome.map_err(|e| NetworkError(describe(&e)));
+        }
+        std::thread::sleep(backoff(opts.backoff, attempt));
+        attempt += 1;
+    }
+}
+
+/// `base * 2^attempt`, scaled by a jitter in [0.5, 1.5), capped at 2 s.
+fn backoff(base: Duration, attempt: u32) -> Duration {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let mut x = u64::from(nanos) ^ 0x9E37_79B9_7F4A_7C15;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    let jitter = 0.5 + (x % 1000) as f64 / 1000.0;
+    base.saturating_mul(1 << attempt.min(10)).mul_f64(jitter).min(Duration::from_secs(2))
+}
+
+/// A reqwest error with its causes, e.g. "error sending request: connection refused".
+fn describe(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else {
+        "request failed"
+    };
+    format!("{kind}: {}", chain(e))
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let c = cause.to_string();
+        if !s.contains(&c) {
+            s.push_str(": ");
+            s.push_str(&c);
+        }
+        source = cause.source();
+    }
+    s
+}
+
+fn header_u64(resp: &Response, name: reqwest::header::HeaderName) -> Option<u64> {
+    resp.headers().get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// The total in `Content-Range: bytes a-b/TOTAL`.
+fn total_from_content_range(resp: &Response) -> Option<u64> {
+    let v = resp.headers().get(CONTENT_RANGE)?.to_str().ok()?;
+    v.rsplit_once('/')?.1.trim().parse().ok()
+}
+
+/// How blocks are obtained.
+enum Mode {
+    /// `Range` requests.
+    Ranges,
+    /// The server ignores `Range`: read the body forward.
+    Stream { resp: Option<Response>, pos: u64 },
+}
+
+/// An HTTP resource as a [`ByteSource`].
+pub struct HttpSource {
+    client: Client,
+    url: Url,
+    len: u64,
+    mode: Mode,
+    blocks: BTreeMap<u64, Vec<u8>>,
+    max_body: u64,
+    opts: HttpOptions,
+    facts: RemoteFacts,
+}
+
+impl HttpSource {
+    fn new(
+        client: Client,
+        url: Url,
+        length: Option<u64>,
+        facts: RemoteFacts,
+        max_body: u64,
+        opts: HttpOptions,
+        mode: Mode,
+    ) -> Result<Self, NetworkError> {
+        let mut src =
+            HttpSource { client, url, len: length.unwrap_or(0), mode, blocks: BTreeMap::new(), max_body, opts, facts };
+        if length.is_none() {
+            // No declared length: stream the body (at most the budget, keeping only the first
+            // block) to learn it; the parsers' reads then stream it again as needed.
+            src.switch_to_stream();
+            src.len = u64::MAX;
+            src.stream_to(max_body, false).map_err(|e| NetworkError(e.to_string()))?;
+            src.len = src.stream_pos().min(max_body);
+            src.mode = Mode::Stream { resp: None, pos: src.len };
+        }
+        Ok(src)
+    }
+
+    /// What the exchange has shown so far (bytes fetched, requests, range support).
+    pub fn facts(&self) -> &RemoteFacts {
+        &self.facts
+    }
+
+    /// Consumes the source, returning what the exchange showed.
+    pub fn into_facts(self) -> RemoteFacts {
+        self.facts
+    }
+
+    fn switch_to_stream(&mut self) {
+        if matches!(self.mode, Mode::Ranges) {
+            self.mode = Mode::Stream { resp: None, pos: 0 };
+        }
+    }
+
+    fn stream_pos(&self) -> u64 {
+        match &self.mode {
+            Mode::Stream { pos, .. } => *pos,
+            Mode::Ranges => 0,
+        }
+    }
+
+    /// Reads blocks `[first, last]` (block indexes) with one range request.
+    fn fetch_range(&mut self, first: u64, last: u64) -> std::io::Result<()> {
+        let start = first * BLOCK;
+        let end = ((last + 1) * BLOCK).min(self.len) - 1;
+        let url = self.url.clone();
+        let client = self.client.clone();
+        let build = || client.get(url.clone()).header(RANGE, format!("bytes={start}-{end}"));
+        let resp = send(&build, &self.opts, &mut self.facts).map_err(std::io::Error::other)?;
+        match resp.status() {
+            StatusCode::PARTIAL_CONTENT => {
+                self.facts.range_supported = true;
+                let want = end - start + 1;
+                let mut body = Vec::with_capacity(want.min(64 * BLOCK) as usize);
+                let n = resp.take(want).read_to_end(&mut body).unwrap_or(body.len());
+                self.facts.bytes_fetched += n as u64;
+                self.store(start, &body);
+                Ok(())
+            }
+            StatusCode::OK => {
+                // Range ignored after all: continue from this very body.
+                self.facts.range_supported = false;
+                self.mode = Mode::Stream { resp: Some(resp), pos: 0 };
+                self.ensure(first, last)
+            }
+            StatusCode::RANGE_NOT_SATISFIABLE => Ok(()), // shorter than declared: a short read
+            s => Err(std::io::Error::other(format!("range request answered HTTP {}", s.as_u16()))),
+        }
+    }
+
+    /// Cuts `data` (starting at `offset`, block-aligned) into cached blocks.
+    fn store(&mut self, offset: u64, data: &[u8]) {
+        for (i, chunk) in data.chunks(BLOCK as usize).enumerate() {
+            self.blocks.insert(offset / BLOCK + i as u64, chunk.to_vec());
+        }
+    }
+
+    /// Streams the body forward up to `until`, caching the blocks passed when `keep_all` (the
+    /// first block is always kept: every parser reads it), and never past the byte budget.
+    fn stream_to(&mut self, until: u64, keep_all: bool) -> std::io::Result<()> {
+        let until = until.min(self.max_body);
+        if self.stream_pos() >= until {
+            return Ok(());
+        }
+        if let Mode::Stream { resp: None, .. } = self.mode {
+            let url = self.url.clone();
+            let client = self.client.clone();
+            let build = || client.get(url.clone());
+            let resp = send(&build, &self.opts, &mut self.facts).map_err(std::io::Error::other)?;
+            if !resp.status().is_success() {
+                return Err(std::io::Error::other(format!("GET answered HTTP {}", resp.status().as_u16())));
+            }
+            self.mode = Mode::Stream { resp: Some(resp), pos: 0 };
+        }
+        let mut piece_buf = vec![0u8; BLOCK as usize];
+        loop {
+            let Mode::Stream { resp: Some(resp), pos } = &mut self.mode else { return Ok(()) };
+            let start = *pos;
+            if start >= until {
+                return Ok(());
+            }
+            // One piece never crosses a block boundary, so blocks fill from their start.
+            let boundary = (start / BLOCK + 1) * BLOCK;
+            let piece = (boundary.min(until) - start) as usize;
+            let mut filled = 0usize;
+            while filled < piece {
+                match resp.read(&mut piece_buf[filled..piece]) {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(_) => break, // a cut body: what arrived is what there is
+                }
+            }
+            *pos = start + filled as u64;
+            self.facts.bytes_fetched += filled as u64;
+            let idx = start / BLOCK;
+            if filled > 0 && (keep_all || idx == 0) {
+                let entry = self.blocks.entry(idx).or_default();
+                if entry.len() as u64 == start % BLOCK {
+                    entry.extend_from_slice(&piece_buf[..filled]);
+                }
+            }
+            let end = start + filled as u64;
+            if end >= self.max_body {
+                self.facts.whole_body_read = true;
+            }
+            if filled < piece {
+                // End of the body (or the connection was cut): this is where the data ends.
+                self.len = self.len.min(end);
+                self.facts.whole_body_read = true;
+                self.mode = Mode::Stream { resp: None, pos: end };
+                return Ok(());
+            }
+        }
+    }
+
+    /// Makes blocks `[first, last]` available.
+    fn ensure(&mut self, first: u64, last: u64) -> std::io::Result<()> {
+        let missing: Vec<u64> = (first..=last).filter(|b| !self.blocks.contains_key(b)).collect();
+        let (Some(&lo), Some(&hi)) = (missing.first(), missing.last()) else { return Ok(()) };
+        match self.mode {
+            Mode::Ranges => self.fetch_range(lo, hi),
+            Mode::Stream { .. } => {
+                let start = lo * BLOCK;
+                if start < self.stream_pos() {
+                    // The stream has passed this block without keeping it: read again from 0.
+                    self.mode = Mode::Stream { resp: None, pos: 0 };
+                }
+                if start >= self.max_body {
+                    return Ok(());
+                }
+                // Blocks before `lo` are skipped, the wanted ones kept.
+                self.stream_to(start, false)?;
+                self.stream_to(((hi + 1) * BLOCK).min(self.len), true)
+            }
+        }
+    }
+}
+
+impl ByteSource for HttpSource {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
+        if offset >= self.len || buf.is_empty() {
+            return Ok(0);
+        }
+        let end = offset.saturating_add(buf.len() as u64).min(self.len);
+        self.ensure(offset / BLOCK, (end - 1) / BLOCK)?;
+        let mut copied = 0usize;
+        let mut pos = offset;
+        while pos < end {
+            let Some(block) = self.blocks.get(&(pos / BLOCK)) else { break };
+            let in_block = (pos % BLOCK) as usize;
+            if in_block >= block.len() {
+                break;
+            }
+            let n = (block.len() - in_block).min((end - pos) as usize);
+            buf[copied..copied + n].copy_from_slice(&block[in_block..in_block + n]);
+            copied += n;
+            pos += n as u64;
+        }
+        Ok(copied)
+    }
+
+    fn bytes_read(&self) -> u64 {
+        self.facts.bytes_fetched
+    }
+}
+
+/// Whether an address is one the service could not reach from the internet: loopback,
+/// private, link-local, carrier-grade NAT, unspecified, documentation or multicast.
+pub fn is_non_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || o[0] == 0
+                || (o[0] == 100 && (64..128).contains(&o[1]))
+                || (o[0] == 198 && (o[1] == 18 || o[1] == 19))
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_non_public(IpAddr::V4(v4));
+            }
+            let s = v6.segments();
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+                || s[0] == 0x2001 && s[1] == 0x0db8
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_public_addresses() {
+        for a in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.1.1",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(is_non_public(a.parse().unwrap()), "{a}");
+        }
+        for a in ["8.8.8.8", "47.88.1.1", "2606:4700::1111", "172.32.0.1"] {
+            assert!(!is_non_public(a.parse().unwrap()), "{a}");
+        }
+    }
+
+    #[test]
+    fn backoff_is_jittered_and_capped() {
+        let b = backoff(Duration::from_millis(100), 0);
+        assert!(b >= Duration::from_millis(50) && b < Duration::from_millis(150), "{b:?}");
+        assert!(backoff(Duration::from_millis(100), 20) <= Duration::from_secs(2));
+    }
+}
