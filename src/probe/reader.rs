@@ -143,7 +143,11 @@ impl SeqReader<'_, '_> {
         if remaining == 0 {
             return Ok(false);
         }
-        let n = remaining.min(SEQ_BLOCK as u64) as usize;
+        // Inside the cached head, refill only up to its end: over HTTP every byte past it is a
+        // transfer, and most headers end well inside it.
+        let head_len = self.r.head.len() as u64;
+        let limit = if self.pos < head_len { head_len - self.pos } else { SEQ_BLOCK as u64 };
+        let n = remaining.min(limit).min(SEQ_BLOCK as u64) as usize;
         self.buf.resize(n, 0);
         self.r.read_exact_at(self.pos, &mut self.buf[..n], "data")?;
         self.buf_start = self.pos;
