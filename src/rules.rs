@@ -286,6 +286,7 @@ fn check_image(f: &MediaFacts, l: &Limits) -> Vec<Finding> {
             Kind::Video => {
                 (format!("content is a {} video, not an image: pass a JPEG, PNG, BMP or WEBP", upper(f.format)), false)
             }
+            Kind::Unknown if f.size_bytes == 0 => ("the file is empty (0 bytes)".to_string(), false),
             Kind::Unknown => ("content is not a recognised image (JPEG, PNG, BMP or WEBP)".to_string(), false),
         };
         out.push(Finding::error("image.format", message, json!(f.format.name()), json!("jpeg|png|bmp|webp"), fixable));
@@ -359,6 +360,7 @@ fn check_video(f: &MediaFacts, l: &Limits) -> Vec<Finding> {
             Kind::Image => {
                 (format!("content is a {} image, not a video: pass an MP4, AVI or MOV", upper(f.format)), false)
             }
+            Kind::Unknown if f.size_bytes == 0 => ("the file is empty (0 bytes)".to_string(), false),
             Kind::Unknown => ("content is not a recognised video (MP4, AVI or MOV)".to_string(), false),
         };
         out.push(Finding::error("video.format", message, json!(f.format.name()), json!("mp4|avi|mov"), fixable));

@@ -229,6 +229,7 @@ fn codec_name(cc: &[u8; 4]) -> String {
         b"VP80" => "vp8",
         b"VP90" => "vp9",
         b"AV01" => "av1",
+        b"DVSD" | b"DV25" | b"DV50" | b"DVHD" | b"CDVC" => "dvvideo",
         b"FFV1" => "ffv1",
         b"HFYU" => "huffyuv",
         _ => return fourcc_str(cc).trim().to_lowercase(),
@@ -237,13 +238,20 @@ fn codec_name(cc: &[u8; 4]) -> String {
 }
 
 fn fill_facts(h: &Header, facts: &mut MediaFacts) {
-    let video = h.streams.iter().find(|s| &s.kind == b"vids");
+    // 'iavs' is a type-1 DV stream: interleaved audio and video in one.
+    let video = h.streams.iter().find(|s| &s.kind == b"vids" || &s.kind == b"iavs");
     facts.has_video = Some(video.is_some());
     if let Some(a) = h.streams.iter().find(|s| &s.kind == b"auds") {
         facts.audio_codec = Some(if a.handler == [0; 4] { "audio".into() } else { fourcc_str(&a.handler) });
     }
     let Some(v) = video else { return };
-    let cc = if v.compression != [0; 4] { v.compression } else { v.handler };
+    let cc = if &v.kind == b"iavs" {
+        *b"dvsd"
+    } else if v.compression != [0; 4] {
+        v.compression
+    } else {
+        v.handler
+    };
     facts.video_codec = Some(codec_name(&cc));
     facts.codec_tag = Some(fourcc_str(&cc));
     let (w, h_) = (v.width.unsigned_abs(), v.height.unsigned_abs());
