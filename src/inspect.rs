@@ -111,6 +111,21 @@ fn unreadable(input: &InputSpec, error: String) -> InputReport {
     }
 }
 
+/// A URL that failed its rules before any media was read (bad scheme, HTTP error).
+fn without_media(input: &InputSpec, findings: Vec<crate::Finding>, remote: Option<http::RemoteFacts>) -> InputReport {
+    InputReport {
+        input: input.input.clone(),
+        kind: Kind::Unknown,
+        role: input.role,
+        compliant: is_compliant(&findings),
+        media: None,
+        findings,
+        error: None,
+        bytes_fetched: remote.as_ref().map(|r| r.bytes_fetched),
+        remote,
+    }
+}
+
 /// The largest file the input's role allows (the video limit when the role is not known yet).
 fn size_limit(role: Option<Role>, limits: &Limits) -> u64 {
     match role {
@@ -123,10 +138,7 @@ fn check_url(input: &InputSpec, opts: &CheckOptions) -> InputReport {
     let raw = input.input.as_str();
     let mut url_findings = check_url_syntax(raw);
     if url_findings.iter().any(|f| f.rule == "url.scheme") {
-        let mut r = unreadable(input, String::new());
-        r.error = None;
-        r.findings = url_findings;
-        return r;
+        return without_media(input, url_findings, None);
     }
     let limit = size_limit(input.role, &opts.limits);
     // Never read more than the limit + 1 byte of a body: enough to know it is too big.
@@ -138,12 +150,7 @@ fn check_url(input: &InputSpec, opts: &CheckOptions) -> InputReport {
         Opened::Failed { facts, reason } => {
             url_findings.push(unreachable(&reason, facts.status));
             url_findings.extend(check_remote(&facts));
-            let mut r = unreadable(input, String::new());
-            r.error = None;
-            r.findings = url_findings;
-            r.bytes_fetched = Some(facts.bytes_fetched);
-            r.remote = Some(facts);
-            return r;
+            return without_media(input, url_findings, Some(facts));
         }
         Opened::Readable(src) => *src,
     };

@@ -249,7 +249,7 @@ fn deep_decoding_catches_damage_the_structure_hides() {
     for x in &mut b[idat + 4..idat + 4 + len] {
         *x = 0xAB;
     }
-    let crc = crc32(&b[idat..idat + 4 + len]);
+    let crc = crate::util::crc32(&b[idat..idat + 4 + len]);
     b[idat + 4 + len..idat + 8 + len].copy_from_slice(&crc.to_be_bytes());
     let p = dir.path().join("garbage_idat.png");
     std::fs::write(&p, &b).unwrap();
@@ -257,15 +257,4 @@ fn deep_decoding_catches_damage_the_structure_hides() {
     assert_eq!(shallow["compliant"], true, "the structure is intact");
     let deep = json(&wanprep(&["check", "--json", "--deep", p.to_str().unwrap()]));
     assert_eq!(errors(&deep, 0), ["image.integrity"]);
-}
-
-fn crc32(data: &[u8]) -> u32 {
-    let mut c = 0xFFFF_FFFFu32;
-    for &b in data {
-        c ^= u32::from(b);
-        for _ in 0..8 {
-            c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
-        }
-    }
-    !c
 }

@@ -18,26 +18,13 @@ fn png_of_size(total: usize) -> Vec<u8> {
     chunk.extend((pad as u32).to_be_bytes());
     chunk.extend(b"prVt");
     chunk.extend(std::iter::repeat_n(0u8, pad));
-    let mut h = crc32fast_like(&chunk[4..]);
-    h = !h;
-    chunk.extend(h.to_be_bytes());
+    let crc = crate::util::crc32(&chunk[4..]);
+    chunk.extend(crc.to_be_bytes());
     let mut out = png[..iend].to_vec();
     out.extend(chunk);
     out.extend(&png[iend..]);
     assert_eq!(out.len(), total);
     out
-}
-
-/// Plain CRC-32 (IEEE) without the final inversion, for building test chunks.
-fn crc32fast_like(data: &[u8]) -> u32 {
-    let mut c = 0xFFFF_FFFFu32;
-    for &b in data {
-        c ^= u32::from(b);
-        for _ in 0..8 {
-            c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
-        }
-    }
-    c
 }
 
 #[test]

@@ -57,3 +57,15 @@ pub fn fixtures_in(dir: &str) -> Vec<PathBuf> {
     v.sort();
     v
 }
+
+/// CRC-32 (IEEE), as PNG chunks use it; written out so tests can build chunks by hand.
+pub fn crc32(data: &[u8]) -> u32 {
+    let mut c = 0xFFFF_FFFFu32;
+    for &b in data {
+        c ^= u32::from(b);
+        for _ in 0..8 {
+            c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+        }
+    }
+    !c
+}

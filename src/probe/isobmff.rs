@@ -99,12 +99,8 @@ pub(crate) fn probe(r: &mut Reader, facts: &mut MediaFacts) -> PResult<()> {
                 "truncated: box '{what}' at offset {pos} declares {size} bytes, but only {} remain in the file",
                 len - pos
             );
-            if &typ == b"mdat" && moov_data.is_some() {
-                // moov came first and is complete: report the cut media data, keep the facts.
-                facts.flag(msg);
-                break;
-            }
             if &typ == b"mdat" {
+                // Cut media data: report it, and keep the facts of a moov that came first.
                 facts.flag(msg);
                 break;
             }
