@@ -114,6 +114,18 @@ def images():
     truncate(os.path.join(IMG, "ok_lossy_800x600.webp"), os.path.join(IMG, "truncated_half.webp"), 0.5)
     truncate(os.path.join(IMG, "ok_palette_320x240.bmp"), os.path.join(IMG, "truncated_half.bmp"), 0.5)
 
+    # Other encoders: ImageMagick (libjpeg-turbo, libpng, its own BMP writer) and libvips.
+    def im(args, name):
+        subprocess.run(["convert"] + args + [os.path.join(IMG, name)], check=True)
+    for fmt in ["bmp3", "bmp4", "bmp5"]:
+        im(["-size", "160x120", "gradient:red-blue", "-define", f"bmp:format={fmt}"], f"im_{fmt}_160x120.bmp")
+    im(["-size", "640x480", "gradient:red-blue", "-interlace", "Plane", "-quality", "80",
+        "-define", "jpeg:restart-interval=4"], "im_progressive_restart_640x480.jpg")
+    im(["-size", "640x480", "gradient:red-blue", "-colorspace", "CMYK", "-quality", "80"], "im_cmyk_640x480.jpg")
+    im(["-size", "400x300", "gradient:red-blue", "-depth", "16", "-strip"], "im_rgb16_400x300.png")
+    subprocess.run(["vips", "jpegsave", os.path.join(IMG, "im_cmyk_640x480.jpg"),
+                    os.path.join(IMG, "vips_q70_640x480.jpg"), "--Q", "70", "--strip"], check=True)
+
     # Hostile headers: huge declared sizes, tiny files.
     bomb = bytearray(open(os.path.join(IMG, "dims_200x300.png"), "rb").read())
     bomb[16:24] = struct.pack(">II", 100000, 100000)
@@ -233,11 +245,22 @@ def videos():
     # Fragmented MP4 (empty moov, one fragment per second): duration comes from the fragments.
     ffmpeg(src(640, 360, 3) + X264 + ["-g", "25", "-movflags", "frag_keyframe+empty_moov+default_base_moof"], "frag_640x360_3s.mp4")
 
+    # Other muxer settings and codecs: a timecode track, brands, hev1, MJPEG in AVI, AV1.
+    ffmpeg(src(320, 240, 2.5) + X264 + ["-timecode", "01:00:00:00", "-f", "mov"], "timecode_320x240.mov")
+    ffmpeg(src(320, 240, 2.5) + X264 + ["-brand", "mp42"], "brand_mp42_320x240.mp4")
+    ffmpeg(src(320, 240, 2.5) + X264 + ["-f", "ipod"], "ipod_320x240.m4v")
+    ffmpeg(src(320, 240, 2.5) + ["-c:v", "libx265", "-preset", "ultrafast", "-crf", "40", "-tag:v", "hev1",
+                                 "-x265-params", "log-level=none:pools=1:frame-threads=1"], "hevc_hev1_320x240.mp4")
+    ffmpeg(src(320, 240, 2.5) + ["-c:v", "mjpeg", "-q:v", "20"], "mjpeg_320x240.avi")
+    ffmpeg(src(320, 240, 2.5) + ["-c:v", "libaom-av1", "-cpu-used", "8", "-crf", "50", "-threads", "1",
+                                 "-row-mt", "0", "-tiles", "1x1"], "av1_320x240.mp4")
+
     # Containers the API does not take.
     ffmpeg(src(640, 360, 2.5) + X264, "h264_640x360.mkv")
     ffmpeg(src(320, 240, 2.5) + ["-c:v", "libvpx-vp9", "-b:v", "100k", "-deadline", "realtime", "-cpu-used", "8", "-threads", "1"], "vp9_320x240.webm")
     ffmpeg(src(320, 240, 2.5) + X264 + ["-f", "flv"], "h264_320x240.flv")
     ffmpeg(src(320, 240, 2.5) + X264 + ["-f", "mpegts"], "h264_320x240.ts")
+    ffmpeg(src(320, 240, 2.5) + X264 + ["-f", "3gp"], "h264_320x240.3gp")
 
     # Extension lies.
     ffmpeg(src(640, 360, 2.5) + X264 + ["-f", "mov"], "mov_content_named.mp4")

@@ -302,3 +302,26 @@ fn other_containers_are_named() {
     assert_eq!(p("other/text.txt"), Format::Unknown);
     assert_eq!(p("other/empty.bin"), Format::Unknown);
 }
+
+#[test]
+fn files_from_other_encoders_and_muxer_settings() {
+    let p = |n: &str| probe(fixture(n)).unwrap();
+    for v in ["3", "4", "5"] {
+        let f = p(&format!("image/im_bmp{v}_160x120.bmp"));
+        assert_eq!((f.width, f.height, f.is_intact()), (Some(160), Some(120), true), "BMP v{v}");
+    }
+    assert_eq!(p("image/im_cmyk_640x480.jpg").color_type.as_deref(), Some("cmyk"));
+    assert_eq!(p("image/im_progressive_restart_640x480.jpg").coding.as_deref(), Some("progressive"));
+    assert!(p("image/im_progressive_restart_640x480.jpg").is_intact());
+    assert_eq!(p("image/im_rgb16_400x300.png").bit_depth, Some(16));
+    assert!(p("image/vips_q70_640x480.jpg").is_intact());
+    let codec = |n: &str| p(n).video_codec.unwrap();
+    assert_eq!(codec("video/av1_320x240.mp4"), "av1");
+    assert_eq!(codec("video/hevc_hev1_320x240.mp4"), "hevc");
+    assert_eq!(codec("video/mjpeg_320x240.avi"), "mjpeg");
+    assert_eq!(codec("video/timecode_320x240.mov"), "h264");
+    assert_eq!(p("video/ipod_320x240.m4v").format, Format::Mp4);
+    assert_eq!(p("video/brand_mp42_320x240.mp4").format, Format::Mp4);
+    assert_eq!(p("video/h264_320x240.3gp").format, Format::ThreeGp);
+    assert_eq!(p("video/timecode_320x240.mov").duration_s, Some(2.52));
+}
