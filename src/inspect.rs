@@ -130,7 +130,8 @@ fn without_media(input: &InputSpec, findings: Vec<crate::Finding>, remote: Optio
 fn size_limit(role: Option<Role>, limits: &Limits) -> u64 {
     match role {
         Some(Role::Image) => limits.image_max_bytes,
-        _ => limits.video_max_bytes.max(limits.image_max_bytes),
+        Some(Role::Video) => limits.video_max_bytes,
+        None => limits.video_max_bytes.max(limits.image_max_bytes),
     }
 }
 

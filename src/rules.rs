@@ -699,12 +699,16 @@ pub fn check_remote(facts: &RemoteFacts) -> Vec<Finding> {
     let mut out = Vec::new();
     for h in &facts.hosts {
         if let Some(ip) = h.addresses.iter().find(|ip| is_non_public(**ip)) {
+            let what = if h.host.trim_matches(['[', ']']) == ip.to_string() {
+                format!("host {ip} is")
+            } else {
+                format!("host '{}' resolves to {ip},", h.host)
+            };
             out.push(Finding::warning(
                 "url.public",
                 format!(
-                    "host '{}' is {ip}, a loopback/private/link-local address: the service cannot fetch it; \
-                     use a public URL (or a local path, which wanprep uploads)",
-                    h.host
+                    "{what} a loopback, private or link-local address: the service cannot fetch it; \
+                     use a public URL (or a local path, which wanprep uploads)"
                 ),
                 json!(ip.to_string()),
                 json!("a public address"),

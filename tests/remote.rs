@@ -291,3 +291,38 @@ fn deep_over_http_reads_the_body_and_catches_mid_file_damage() {
     let r = remote(&server, "range", "video/ok_640x360_3s.mp4", None, &deep);
     assert!(error_rules(&r).is_empty(), "{:?}", r.findings);
 }
+
+#[test]
+fn without_range_support_a_moov_at_the_end_means_reading_the_whole_body_and_the_report_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("ffmpeg")
+        .args([
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=1280x720:rate=30:duration=3",
+        ])
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-crf", "20", "-pix_fmt", "yuv420p"])
+        .arg(dir.path().join("moov_end.mp4"))
+        .status()
+        .expect("ffmpeg");
+    assert!(status.success());
+    let size = std::fs::metadata(dir.path().join("moov_end.mp4")).unwrap().len();
+    let server = TestServer::start_in(dir.path().to_path_buf());
+    let r = remote(&server, "norange", "moov_end.mp4", Some(Role::Video), &opts());
+    assert!(error_rules(&r).is_empty(), "{:?}", r.findings);
+    let facts = r.remote.unwrap();
+    assert!(!facts.range_supported);
+    assert!(facts.whole_body_read);
+    assert_eq!(r.bytes_fetched, Some(size), "read exactly the body, once");
+    // With a video limit below the file size, reading stops at the limit + 1 byte.
+    let mut small = opts();
+    small.limits.video_max_bytes = size / 2;
+    let r = remote(&server, "norange", "moov_end.mp4", Some(Role::Video), &small);
+    assert!(r.bytes_fetched.unwrap() <= size / 2 + 1 + 64 * 1024, "{:?}", r.bytes_fetched);
+    assert!(error_rules(&r).contains(&"video.file_size"));
+}

@@ -469,7 +469,7 @@ impl HttpSource {
                 }
             }
             let end = start + filled as u64;
-            if end >= self.max_body {
+            if end >= self.max_body || end >= self.len {
                 self.facts.whole_body_read = true;
             }
             if filled < piece {
