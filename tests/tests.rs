@@ -5,6 +5,7 @@ mod util;
 
 mod check_cli;
 mod ffprobe_crosscheck;
+mod fix;
 mod hostile;
 mod large_files;
 mod probe_fixtures;

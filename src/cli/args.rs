@@ -1,5 +1,7 @@
 //! Raw command-line flags (clap). Turned into library settings in `cli::mod`.
 
+use std::path::PathBuf;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Check, fix and submit inputs for the Wan image-to-action API (wan2.2-animate-move).
@@ -16,8 +18,49 @@ pub enum Command {
     ///
     /// Exit status: 0 all compliant, 1 something non-compliant, 2 usage error or unreadable input.
     Check(CheckArgs),
+    /// Make an input compliant with the fewest, cheapest changes (images in this release).
+    ///
+    /// Writes OUTPUT only when the result passes `check`, through a temporary file and a rename;
+    /// never modifies INPUT. Exit status: 0 written, 1 cannot be fixed, 2 usage or I/O error.
+    Fix(FixArgs),
     /// Print the rules and the limits they use.
     Rules(RulesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FixArgs {
+    /// The file to fix (only ever read).
+    #[arg(value_name = "INPUT")]
+    pub input: PathBuf,
+    /// Where to write the result; its extension picks the image format when it is an accepted one.
+    #[arg(short = 'o', long, value_name = "OUTPUT")]
+    pub output: PathBuf,
+    /// Print the plan and the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Print the plan without writing anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Replace OUTPUT if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Bring an aspect ratio into range by padding (keeps everything) or centre-cropping.
+    #[arg(long, value_enum, default_value_t = AspectArg::Pad, value_name = "MODE")]
+    pub aspect: AspectArg,
+    /// Padding colour as RRGGBB hex (default: a neutral colour matched to the picture's edges).
+    #[arg(long, value_name = "RRGGBB")]
+    pub pad_color: Option<String>,
+    /// Override a limit, e.g. --limit image.max_side=2048 (see `wanprep rules`).
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub limit: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AspectArg {
+    /// Add bars.
+    Pad,
+    /// Cut the long side, centred.
+    Crop,
 }
 
 #[derive(Debug, Args)]

@@ -48,6 +48,7 @@ pub fn run() -> ExitCode {
     };
     let result = match cli.command {
         Command::Check(a) => cmd_check(a),
+        Command::Fix(a) => cmd_fix(a),
         Command::Rules(a) => cmd_rules(a),
     };
     match result {
@@ -128,6 +129,82 @@ fn cmd_check(a: args::CheckArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::NonCompliant
     })
+}
+
+fn parse_hex_color(s: &str) -> anyhow::Result<[u8; 3]> {
+    let h = s.trim_start_matches('#');
+    let bad = || anyhow::anyhow!("--pad-color takes RRGGBB hex, got '{s}'");
+    if h.len() != 6 {
+        return Err(bad());
+    }
+    let byte = |i: usize| u8::from_str_radix(&h[i..i + 2], 16).map_err(|_| bad());
+    Ok([byte(0)?, byte(2)?, byte(4)?])
+}
+
+fn cmd_fix(a: args::FixArgs) -> anyhow::Result<Outcome> {
+    use wanprep::fix::{fix_file, plan, AspectMode, FixError, FixSpec};
+    let mut spec = FixSpec::default();
+    spec.limits = parse_limits(&a.limit)?;
+    spec.aspect = match a.aspect {
+        args::AspectArg::Pad => AspectMode::Pad,
+        args::AspectArg::Crop => AspectMode::Crop,
+    };
+    spec.pad_color = a.pad_color.as_deref().map(parse_hex_color).transpose()?;
+    spec.format = a.output.extension().and_then(|e| e.to_str()).and_then(wanprep::Format::from_extension);
+    let mut out = io::stdout().lock();
+    let input_name = a.input.display().to_string();
+    let output_name = a.output.display().to_string();
+    if a.dry_run {
+        let facts = match wanprep::probe(&a.input) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("wanprep fix: {}: {e}", render::sanitize(&input_name));
+                return Ok(Outcome::Unusable);
+            }
+        };
+        let p = plan(&facts, Role::for_kind(facts.kind), &spec);
+        if a.json {
+            let doc = serde_json::json!({"input": input_name, "output": output_name, "dry_run": true, "plan": p});
+            serde_json::to_writer_pretty(&mut out, &doc)?;
+            writeln!(out)?;
+        } else {
+            render::fix_plan(&mut out, &input_name, &p)?;
+        }
+        return Ok(if p.unfixable.is_some() { Outcome::NonCompliant } else { Outcome::Ok });
+    }
+    let result = fix_file(&a.input, &a.output, None, &spec, a.force);
+    let outcome = match &result {
+        Ok(_) => Outcome::Ok,
+        Err(FixError::Io(_)) => Outcome::Unusable,
+        Err(_) => Outcome::NonCompliant,
+    };
+    if a.json {
+        let doc = match &result {
+            Ok(o) => serde_json::json!({
+                "input": input_name, "output": output_name, "compliant": true, "plan": o.plan,
+                "changes": o.changes, "media": o.media, "findings": o.findings,
+            }),
+            Err(e) => {
+                serde_json::json!({"input": input_name, "output": output_name, "compliant": false, "error": e.to_string()})
+            }
+        };
+        serde_json::to_writer_pretty(&mut out, &doc)?;
+        writeln!(out)?;
+    } else {
+        match &result {
+            Ok(o) => {
+                for c in &o.changes {
+                    writeln!(out, "{}", render::sanitize(c))?;
+                }
+                writeln!(out, "wrote {} (compliant)", render::sanitize(&output_name))?;
+                for f in &o.findings {
+                    writeln!(out, "  warn {}: {}", f.rule, render::sanitize(&f.message))?;
+                }
+            }
+            Err(e) => eprintln!("wanprep fix: {}: {}", render::sanitize(&input_name), render::sanitize(&e.to_string())),
+        }
+    }
+    Ok(outcome)
 }
 
 fn cmd_rules(a: args::RulesArgs) -> anyhow::Result<Outcome> {

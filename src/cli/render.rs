@@ -151,3 +151,22 @@ pub fn rules(out: &mut impl Write, limits: &Limits) -> io::Result<()> {
     }
     Ok(())
 }
+
+pub fn fix_plan(out: &mut impl Write, input: &str, plan: &wanprep::fix::FixPlan) -> io::Result<()> {
+    if let Some(why) = &plan.unfixable {
+        return writeln!(out, "{}: cannot be fixed: {}", sanitize(input), sanitize(why));
+    }
+    writeln!(out, "plan for {}:", sanitize(input))?;
+    for op in &plan.ops {
+        let line = match serde_json::to_value(op) {
+            Ok(serde_json::Value::Object(m)) => {
+                let name = m.get("op").and_then(|v| v.as_str()).unwrap_or("").to_string();
+                let args = m.iter().filter(|(k, _)| *k != "op").map(|(k, v)| format!("{k}={v}"));
+                std::iter::once(name).chain(args).collect::<Vec<_>>().join(" ")
+            }
+            _ => format!("{op:?}"),
+        };
+        writeln!(out, "  {line}")?;
+    }
+    Ok(())
+}

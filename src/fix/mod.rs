@@ -1,0 +1,128 @@
+//! `fix`: turn a non-compliant input into a compliant file with the fewest, cheapest changes.
+//!
+//! [`plan`] (pure) decides the operations from the probe's facts; the executor carries them out
+//! into a temporary file next to the output, which is probed and checked with the same code as
+//! `wanprep check` before it is renamed into place. The input is only ever opened for reading.
+//! Images are handled here; video fixes (remux, stream-copy trim, re-encode) come next.
+
+mod image;
+pub mod plan;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+pub use plan::{fit, plan, AspectMode, FixPlan, FixSpec, Geometry, Op};
+
+use crate::probe::{probe, Kind, MediaFacts};
+use crate::rules::{check, is_compliant, Finding, Role};
+
+/// Why a fix did not produce a file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FixError {
+    /// Reading the input or writing the output failed, or the request is not allowed
+    /// (output = input, output exists without `--force`).
+    #[error("{0}")]
+    Io(String),
+    /// The input cannot be made compliant (too short, not media, damaged, undecodable…).
+    #[error("{0}")]
+    Unfixable(String),
+    /// The work failed or its result did not pass the check.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// What a fix did.
+#[derive(Debug, Clone, Serialize)]
+pub struct FixOutcome {
+    /// The plan that ran.
+    pub plan: FixPlan,
+    /// Each change, for people (e.g. `scaled 5000x3000 -> 4096x2458`).
+    pub changes: Vec<String>,
+    /// Where the result is.
+    pub output: PathBuf,
+    /// The result's facts, from the same probe as `check`.
+    pub media: MediaFacts,
+    /// The result's findings (warnings only: errors would have stopped the fix).
+    pub findings: Vec<Finding>,
+}
+
+/// Fixes `input` into `output` (see the module docs). `role` defaults to what the content is.
+pub fn fix_file(
+    input: &Path,
+    output: &Path,
+    role: Option<Role>,
+    spec: &FixSpec,
+    force: bool,
+) -> Result<FixOutcome, FixError> {
+    refuse_overwriting_input(input, output)?;
+    if output.exists() && !force {
+        return Err(FixError::Io(format!("{} exists: pass --force to replace it", output.display())));
+    }
+    let facts = probe(input).map_err(|e| FixError::Io(format!("{}: {e}", input.display())))?;
+    let role = role.unwrap_or_else(|| Role::for_kind(facts.kind));
+    let plan = plan(&facts, role, spec);
+    if let Some(why) = &plan.unfixable {
+        return Err(FixError::Unfixable(why.clone()));
+    }
+    let (bytes, changes) = match facts.kind {
+        Kind::Image => image::run(input, &plan, spec.pad_color)?,
+        _ => return Err(FixError::Unfixable("only images can be fixed by this build".into())),
+    };
+    let (media, findings) = write_checked(output, &bytes, role, spec, force)?;
+    Ok(FixOutcome { plan, changes, output: output.to_path_buf(), media, findings })
+}
+
+fn refuse_overwriting_input(input: &Path, output: &Path) -> Result<(), FixError> {
+    let canon_in = input.canonicalize().map_err(|e| FixError::Io(format!("{}: {e}", input.display())))?;
+    let canon_out = match output.canonicalize() {
+        Ok(p) => p,
+        Err(_) => {
+            let parent = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            let dir = parent.canonicalize().map_err(|e| FixError::Io(format!("{}: {e}", parent.display())))?;
+            dir.join(output.file_name().unwrap_or_default())
+        }
+    };
+    if canon_in == canon_out {
+        return Err(FixError::Io("the output is the input: fix never modifies its input, choose another -o".into()));
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to a temporary file beside `output`, flushes it to disk, checks it with the
+/// same probe and rules as `check`, and only then renames it into place. On any failure the
+/// temporary file is removed and `output` is untouched.
+fn write_checked(
+    output: &Path,
+    bytes: &[u8],
+    role: Role,
+    spec: &FixSpec,
+    force: bool,
+) -> Result<(MediaFacts, Vec<Finding>), FixError> {
+    let dir = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let io = |e: std::io::Error| FixError::Io(format!("writing {}: {e}", output.display()));
+    // Ordinary file permissions (tempfile's default is 0600); the umask still applies.
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".wanprep-")
+        .suffix(".part")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .tempfile_in(dir)
+        .map_err(io)?;
+    tmp.write_all(bytes).map_err(io)?;
+    tmp.as_file().sync_all().map_err(io)?;
+    let mut media = probe(tmp.path()).map_err(io)?;
+    media.extension = output.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    let findings = check(&media, role, &spec.limits);
+    if !is_compliant(&findings) {
+        let errors: Vec<_> = findings.iter().filter(|f| f.is_error()).map(|f| f.message.clone()).collect();
+        return Err(FixError::Failed(format!("the result would still not be compliant: {}", errors.join("; "))));
+    }
+    let persisted = if force { tmp.persist(output).map(|_| ()) } else { tmp.persist_noclobber(output).map(|_| ()) };
+    persisted.map_err(|e| io(e.error))?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok((media, findings))
+}

@@ -1,0 +1,277 @@
+//! What to change, decided in pure Rust from the probe's facts and the rules' findings: no I/O,
+//! so `--dry-run` prints exactly what the executors would do, and batch runs reuse it.
+
+use serde::Serialize;
+
+use crate::probe::{Format, Kind, MediaFacts};
+use crate::rules::{check, Limits, Role};
+
+/// How to bring an aspect ratio into range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AspectMode {
+    /// Add bars (the whole picture stays).
+    #[default]
+    Pad,
+    /// Cut the long side, centred.
+    Crop,
+}
+
+/// What the user asked of a fix.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct FixSpec {
+    /// Limits the output must meet.
+    pub limits: Limits,
+    /// Pad or crop an aspect ratio out of range.
+    pub aspect: AspectMode,
+    /// Padding colour (RGB); `None` = a neutral colour matched to the picture's edges.
+    pub pad_color: Option<[u8; 3]>,
+    /// Output format requested (e.g. from the output file's extension), if it is accepted.
+    pub format: Option<Format>,
+}
+
+/// One operation of a plan, in the order it runs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    /// Copy the file as it is (already compliant).
+    Copy,
+    /// Decode the picture (the first frame of an animation).
+    Decode {
+        /// Source format.
+        format: &'static str,
+    },
+    /// Turn the pixels as the EXIF orientation says (the output carries no orientation).
+    Orient {
+        /// EXIF orientation 2–8.
+        orientation: u8,
+    },
+    /// Add bars to bring the aspect ratio into range.
+    Pad {
+        /// Size before.
+        from: [u32; 2],
+        /// Size after.
+        to: [u32; 2],
+    },
+    /// Cut the long side (centred) to bring the aspect ratio into range.
+    Crop {
+        /// Size before.
+        from: [u32; 2],
+        /// Size after.
+        to: [u32; 2],
+    },
+    /// Resample (Lanczos3).
+    Scale {
+        /// Size before.
+        from: [u32; 2],
+        /// Size after.
+        to: [u32; 2],
+    },
+    /// Encode; for JPEG the quality is found by bisection so the file fits the size limit, and
+    /// only if no quality fits is the picture scaled down further.
+    Encode {
+        /// Output format.
+        format: &'static str,
+        /// Size limit in bytes.
+        max_bytes: u64,
+    },
+}
+
+/// A plan: the operations, or why the input cannot be fixed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FixPlan {
+    /// What the input is.
+    pub kind: Kind,
+    /// Operations in order (empty when unfixable).
+    pub ops: Vec<Op>,
+    /// Why the input cannot be fixed, if it cannot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unfixable: Option<String>,
+}
+
+impl FixPlan {
+    fn unfixable(kind: Kind, why: impl Into<String>) -> Self {
+        FixPlan { kind, ops: Vec::new(), unfixable: Some(why.into()) }
+    }
+
+    /// Whether the plan only copies the input.
+    pub fn is_copy(&self) -> bool {
+        self.ops == [Op::Copy]
+    }
+}
+
+/// Plans the cheapest fix for an input judged in `role`.
+///
+/// ```
+/// use wanprep::fix::{plan, FixSpec, Op};
+/// use wanprep::{probe, Role};
+/// let facts = probe("fixtures/image/dims_4097x1500.png")?;
+/// let p = plan(&facts, Role::Image, &FixSpec::default());
+/// assert!(p.ops.contains(&Op::Scale { from: [4097, 1500], to: [4096, 1500] }));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn plan(facts: &MediaFacts, role: Role, spec: &FixSpec) -> FixPlan {
+    let findings = check(facts, role, &spec.limits);
+    if let Some(f) = findings.iter().find(|f| f.is_error() && !f.fixable) {
+        return FixPlan::unfixable(facts.kind, format!("{}: {}", f.rule, f.message));
+    }
+    match role {
+        Role::Image => plan_image(facts, spec, findings.iter().any(|f| f.is_error())),
+        Role::Video => FixPlan::unfixable(
+            facts.kind,
+            if findings.iter().any(|f| f.is_error()) {
+                "video fixes (remux, trim, re-encode) are not available in this build yet"
+            } else {
+                "already compliant"
+            },
+        ),
+    }
+}
+
+/// Formats the image decoder reads.
+fn decodable(f: Format) -> bool {
+    matches!(f, Format::Jpeg | Format::Png | Format::Bmp | Format::Webp | Format::Gif | Format::Tiff)
+}
+
+fn plan_image(facts: &MediaFacts, spec: &FixSpec, has_errors: bool) -> FixPlan {
+    let kind = facts.kind;
+    let requested = spec.format.filter(|f| matches!(f, Format::Jpeg | Format::Png | Format::Bmp | Format::Webp));
+    if !has_errors && requested.is_none_or(|f| f == facts.format) {
+        return FixPlan { kind, ops: vec![Op::Copy], unfixable: None };
+    }
+    if !decodable(facts.format) {
+        return FixPlan::unfixable(kind, format!("{} cannot be decoded here", facts.format.name()));
+    }
+    let (Some(w), Some(h)) = (facts.width, facts.height) else {
+        return FixPlan::unfixable(kind, "the image size is unknown");
+    };
+    let mut ops = vec![Op::Decode { format: facts.format.name() }];
+    let (mut cw, mut ch) = (w, h);
+    if let Some(o) = facts.orientation.filter(|&o| (2..=8).contains(&o)) {
+        ops.push(Op::Orient { orientation: o });
+        if o >= 5 {
+            (cw, ch) = (ch, cw);
+        }
+    }
+    let l = &spec.limits;
+    let geometry = fit(cw, ch, l.image_min_side, l.image_max_side, l.max_aspect, spec.aspect, false);
+    if geometry.canvas != [cw, ch] {
+        let op = match spec.aspect {
+            AspectMode::Pad => Op::Pad { from: [cw, ch], to: geometry.canvas },
+            AspectMode::Crop => Op::Crop { from: [cw, ch], to: geometry.canvas },
+        };
+        ops.push(op);
+    }
+    if geometry.scaled != geometry.canvas {
+        ops.push(Op::Scale { from: geometry.canvas, to: geometry.scaled });
+    }
+    let format = requested.unwrap_or(match facts.format {
+        f @ (Format::Jpeg | Format::Png | Format::Bmp | Format::Webp) => f,
+        // GIF is palette art: lossless PNG. TIFF: PNG when it has alpha or few colours is not
+        // knowable from the header, so PNG (lossless) and JPEG if that is too big.
+        _ => Format::Png,
+    });
+    ops.push(Op::Encode { format: format.name(), max_bytes: l.image_max_bytes });
+    FixPlan { kind, ops, unfixable: None }
+}
+
+/// The outcome of fitting a size into the limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Geometry {
+    /// Size after padding or cropping to the aspect limit.
+    pub canvas: [u32; 2],
+    /// Size after scaling into [min, max] per side.
+    pub scaled: [u32; 2],
+}
+
+/// Fits `w`x`h` into the limits: first the aspect ratio (pad or crop to exactly `max_aspect`),
+/// then scale (aspect kept) so both sides land in `[min, max]`. `even` rounds to even sizes
+/// (for 4:2:0 video).
+pub fn fit(w: u32, h: u32, min: u32, max: u32, max_aspect: f64, mode: AspectMode, even: bool) -> Geometry {
+    let (w, h) = (w.max(1), h.max(1));
+    let (mut cw, mut ch) = (w, h);
+    if f64::from(w) > max_aspect * f64::from(h) {
+        match mode {
+            AspectMode::Pad => ch = (f64::from(w) / max_aspect).ceil() as u32,
+            AspectMode::Crop => cw = (max_aspect * f64::from(h)).floor() as u32,
+        }
+    } else if f64::from(h) > max_aspect * f64::from(w) {
+        match mode {
+            AspectMode::Pad => cw = (f64::from(h) / max_aspect).ceil() as u32,
+            AspectMode::Crop => ch = (max_aspect * f64::from(w)).floor() as u32,
+        }
+    }
+    let (long, short) = (f64::from(cw.max(ch)), f64::from(cw.min(ch)));
+    let mut s = 1.0f64;
+    if long > f64::from(max) {
+        s = f64::from(max) / long;
+    }
+    if short * s < f64::from(min) {
+        s = f64::from(min) / short;
+    }
+    let round = |x: f64| -> u32 {
+        let v = x.round().max(1.0) as u32;
+        if even {
+            (v + 1) & !1
+        } else {
+            v
+        }
+    };
+    let (mut sw, mut sh) = if s == 1.0 { (cw, ch) } else { (round(f64::from(cw) * s), round(f64::from(ch) * s)) };
+    // Rounding may step over a limit by a pixel: pull back inside.
+    let step = if even { 2 } else { 1 };
+    let (lo, hi) = (if even { (min + 1) & !1 } else { min }, if even { max & !1 } else { max });
+    sw = sw.clamp(lo, hi.max(lo));
+    sh = sh.clamp(lo, hi.max(lo));
+    while f64::from(sw) > max_aspect * f64::from(sh) && sw - step >= lo {
+        sw -= step;
+    }
+    while f64::from(sh) > max_aspect * f64::from(sw) && sh - step >= lo {
+        sh -= step;
+    }
+    Geometry { canvas: [cw, ch], scaled: [sw, sh] }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn examples() {
+        let g = fit(5000, 3000, 200, 4096, 3.0, AspectMode::Pad, false);
+        assert_eq!(g, Geometry { canvas: [5000, 3000], scaled: [4096, 2458] });
+        let g = fit(1200, 300, 200, 4096, 3.0, AspectMode::Pad, false);
+        assert_eq!(g.canvas, [1200, 400]);
+        let g = fit(1200, 300, 200, 4096, 3.0, AspectMode::Crop, false);
+        assert_eq!(g.canvas, [900, 300]);
+        let g = fit(100, 150, 200, 4096, 3.0, AspectMode::Pad, false);
+        assert_eq!(g.scaled, [200, 300]);
+    }
+
+    proptest! {
+        #[test]
+        fn fitted_sizes_are_inside_the_limits_and_keep_the_aspect(w in 1u32..20_000, h in 1u32..20_000, crop in any::<bool>(), even in any::<bool>()) {
+            let mode = if crop { AspectMode::Crop } else { AspectMode::Pad };
+            let (min, max) = if even { (200, 2048) } else { (200, 4096) };
+            let g = fit(w, h, min, max, 3.0, mode, even);
+            let [sw, sh] = g.scaled;
+            prop_assert!((min..=max).contains(&sw) && (min..=max).contains(&sh), "{:?}", g);
+            prop_assert!(u64::from(sw) <= 3 * u64::from(sh) && u64::from(sh) <= 3 * u64::from(sw), "{:?}", g);
+            if even {
+                prop_assert!(sw % 2 == 0 && sh % 2 == 0);
+            }
+            // The canvas is scaled uniformly: aspect kept within rounding (2 px either side),
+            // unless a side hit a limit the other could not follow (extreme inputs).
+            let [cw, ch] = g.canvas;
+            let canvas_aspect = f64::from(cw) / f64::from(ch);
+            let out_aspect = f64::from(sw) / f64::from(sh);
+            let tol = 2.5 / f64::from(sw.min(sh)) + 0.01;
+            let in_range = (1.0 / 3.0..=3.0).contains(&canvas_aspect);
+            if in_range && sw > min && sh > min && sw < max && sh < max {
+                prop_assert!((canvas_aspect / out_aspect - 1.0).abs() < tol, "{:?} {canvas_aspect} {out_aspect}", g);
+            }
+        }
+    }
+}

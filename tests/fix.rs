@@ -1,0 +1,201 @@
+//! `fix` on images: outputs pass `check`, keep the displayed aspect, never touch the input, and
+//! are written atomically.
+
+use std::path::Path;
+
+use wanprep::fix::{fix_file, plan, AspectMode, FixError, FixSpec};
+use wanprep::{check, is_compliant, probe, Limits, Role};
+
+use crate::util::{code, fixture, json, wanprep};
+
+fn digest(p: &Path) -> Vec<u8> {
+    std::fs::read(p).unwrap()
+}
+
+fn displayed_aspect(p: &Path) -> f64 {
+    let f = probe(p).unwrap();
+    f64::from(f.display_width.unwrap()) / f64::from(f.display_height.unwrap())
+}
+
+/// Fixes a fixture into a temp dir; asserts the input is unchanged and the output is compliant.
+fn fix_ok(rel: &str, out_name: &str, spec: &FixSpec) -> (tempfile::TempDir, std::path::PathBuf, Vec<String>) {
+    let input = fixture(rel);
+    let before = digest(&input);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join(out_name);
+    let outcome = fix_file(&input, &out, Some(Role::Image), spec, false).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    assert_eq!(digest(&input), before, "{rel}: input modified");
+    let facts = probe(&out).unwrap();
+    assert!(is_compliant(&check(&facts, Role::Image, &Limits::default())), "{rel}: output not compliant");
+    (dir, out, outcome.changes)
+}
+
+#[test]
+fn too_big_too_small_wrong_format_and_rotated_images_are_fixed_keeping_their_aspect() {
+    for (rel, out) in [
+        ("image/dims_4097x1500.png", "a.png"),
+        ("image/dims_1500x4097.png", "b.png"),
+        ("image/dims_199x300.png", "c.png"),
+        ("image/dims_300x199.png", "d.png"),
+        ("image/not_accepted_300x300.gif", "e.png"),
+        ("image/not_accepted_300x300.tif", "f.png"),
+    ] {
+        let input = fixture(rel);
+        let (_d, out, changes) = fix_ok(rel, out, &FixSpec::default());
+        let (a, b) = (displayed_aspect(&input), displayed_aspect(&out));
+        assert!((a / b - 1.0).abs() < 0.01, "{rel}: aspect {a} -> {b}");
+        assert!(!changes.is_empty());
+    }
+}
+
+#[test]
+fn exif_orientation_is_applied_when_pixels_are_rewritten() {
+    // Force a rewrite (to PNG) of an EXIF-6 JPEG stored 800x600, displayed 600x800.
+    let mut spec = FixSpec::default();
+    spec.format = Some(wanprep::Format::Png);
+    let (_d, out, changes) = fix_ok("image/exif_orient6_800x600.jpg", "o.png", &spec);
+    let f = probe(&out).unwrap();
+    assert_eq!((f.width, f.height, f.orientation), (Some(600), Some(800), None));
+    assert!(changes.iter().any(|c| c.contains("orientation 6")), "{changes:?}");
+}
+
+#[test]
+fn aspect_out_of_range_is_padded_or_cropped() {
+    let (_d, out, _) = fix_ok("image/dims_601x200.png", "p.png", &FixSpec::default());
+    let f = probe(&out).unwrap();
+    assert_eq!((f.width, f.height), (Some(601), Some(201)));
+    let mut spec = FixSpec::default();
+    spec.aspect = AspectMode::Crop;
+    let (_d, out, changes) = fix_ok("image/dims_601x200.png", "c.png", &spec);
+    let f = probe(&out).unwrap();
+    assert_eq!((f.width, f.height), (Some(600), Some(200)));
+    assert!(changes[0].starts_with("cropped"));
+}
+
+#[test]
+fn a_heavy_image_is_recompressed_before_it_is_scaled() {
+    // 2600x2000 of noise as PNG is far over 5 MB; JPEG at some quality fits without scaling.
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("noise.png");
+    let mut rng = 0x1234_5678_9abc_def0u64;
+    let img = image::RgbImage::from_fn(2600, 2000, |_, _| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        image::Rgb([rng as u8, (rng >> 8) as u8, (rng >> 16) as u8])
+    });
+    img.save(&input).unwrap();
+    assert!(std::fs::metadata(&input).unwrap().len() > 5_000_000);
+    let out = dir.path().join("noise.jpg");
+    let outcome = fix_file(&input, &out, None, &FixSpec::default(), false).unwrap();
+    let f = probe(&out).unwrap();
+    assert!(f.size_bytes <= 5_000_000);
+    assert_eq!((f.width, f.height), (Some(2600), Some(2000)), "re-compressed, not scaled: {:?}", outcome.changes);
+    assert!(outcome.changes.iter().any(|c| c.contains("q=")), "{:?}", outcome.changes);
+}
+
+#[test]
+fn unfixable_inputs_exit_1_and_leave_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    for rel in ["image/truncated_half.jpg", "other/heic_header.heic", "other/text.txt", "image/bomb_100000x100000.png"]
+    {
+        let out = dir.path().join("out.png");
+        let o = wanprep(&["fix", fixture(rel).to_str().unwrap(), "-o", out.to_str().unwrap()]);
+        assert_eq!(code(&o), 1, "{rel}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(!out.exists(), "{rel}: output written");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "{rel}: temporary file left behind");
+    }
+}
+
+#[test]
+fn the_input_is_never_the_output_and_outputs_are_not_overwritten_without_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.png");
+    std::fs::copy(fixture("image/dims_199x300.png"), &input).unwrap();
+    let before = digest(&input);
+    let o = wanprep(&["fix", input.to_str().unwrap(), "-o", input.to_str().unwrap()]);
+    assert_eq!(code(&o), 2);
+    let o = wanprep(&["fix", input.to_str().unwrap(), "-o", dir.path().join(".").join("in.png").to_str().unwrap()]);
+    assert_eq!(code(&o), 2, "the same file by another name");
+    assert_eq!(digest(&input), before);
+    let out = dir.path().join("out.png");
+    std::fs::write(&out, b"keep me").unwrap();
+    assert_eq!(code(&wanprep(&["fix", input.to_str().unwrap(), "-o", out.to_str().unwrap()])), 2);
+    assert_eq!(std::fs::read(&out).unwrap(), b"keep me");
+    assert_eq!(code(&wanprep(&["fix", "--force", input.to_str().unwrap(), "-o", out.to_str().unwrap()])), 0);
+    assert!(is_compliant(&check(&probe(&out).unwrap(), Role::Image, &Limits::default())));
+}
+
+#[test]
+fn dry_run_prints_the_plan_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.png");
+    let o = wanprep(&["fix", "--dry-run", "--json", "fixtures/image/dims_4097x1500.png", "-o", out.to_str().unwrap()]);
+    assert_eq!(code(&o), 0);
+    let doc = json(&o);
+    let ops: Vec<&str> = doc["plan"]["ops"].as_array().unwrap().iter().map(|o| o["op"].as_str().unwrap()).collect();
+    assert_eq!(ops, ["decode", "scale", "encode"]);
+    assert_eq!(doc["plan"]["ops"][1]["to"], serde_json::json!([4096, 1500]));
+    assert!(!out.exists());
+}
+
+#[test]
+fn fix_json_reports_changes_and_the_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("y.png");
+    let o = wanprep(&["fix", "--json", "fixtures/image/dims_4097x1500.png", "-o", out.to_str().unwrap()]);
+    assert_eq!(code(&o), 0);
+    let doc = json(&o);
+    assert_eq!(doc["compliant"], true);
+    assert_eq!(doc["changes"][0], "scaled 4097x1500 -> 4096x1500");
+    assert_eq!(doc["media"]["width"], 4096);
+}
+
+#[test]
+fn a_killed_fix_leaves_no_partial_output() {
+    // A large noisy image keeps the encoder busy long enough to be killed mid-way.
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("big.bmp");
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    image::RgbImage::from_fn(6000, 4000, |_, _| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        image::Rgb([rng as u8, (rng >> 8) as u8, (rng >> 16) as u8])
+    })
+    .save(&input)
+    .unwrap();
+    let out = dir.path().join("big_fixed.jpg");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wanprep"))
+        .args(["fix", input.to_str().unwrap(), "-o", out.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!out.exists(), "a partial output is visible");
+}
+
+#[test]
+fn plans_are_pure_values_for_other_callers() {
+    let facts = probe(fixture("image/dims_199x300.png")).unwrap();
+    let p = plan(&facts, Role::Image, &FixSpec::default());
+    assert!(p.unfixable.is_none());
+    assert!(!p.is_copy());
+    let facts = probe(fixture("image/ok_800x600.jpg")).unwrap();
+    assert!(plan(&facts, Role::Image, &FixSpec::default()).is_copy());
+    let facts = probe(fixture("image/truncated_half.jpg")).unwrap();
+    assert!(plan(&facts, Role::Image, &FixSpec::default()).unfixable.is_some());
+    assert!(matches!(
+        fix_file(
+            &fixture("image/truncated_half.jpg"),
+            Path::new("/nonexistent-dir/x.png"),
+            None,
+            &FixSpec::default(),
+            false
+        ),
+        Err(FixError::Io(_)) | Err(FixError::Unfixable(_))
+    ));
+}
