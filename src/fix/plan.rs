@@ -218,7 +218,8 @@ pub fn fit(w: u32, h: u32, min: u32, max: u32, max_aspect: f64, mode: AspectMode
             v
         }
     };
-    let (mut sw, mut sh) = if s == 1.0 { (cw, ch) } else { (round(f64::from(cw) * s), round(f64::from(ch) * s)) };
+    let (mut sw, mut sh) =
+        if s == 1.0 && !even { (cw, ch) } else { (round(f64::from(cw) * s), round(f64::from(ch) * s)) };
     // Rounding may step over a limit by a pixel: pull back inside.
     let step = if even { 2 } else { 1 };
     let (lo, hi) = (if even { (min + 1) & !1 } else { min }, if even { max & !1 } else { max });
