@@ -27,6 +27,7 @@
 #![deny(unsafe_code)]
 
 #[cfg(feature = "ffmpeg")]
+#[allow(unsafe_code)]
 mod ffmpeg;
 pub mod fix;
 mod inspect;

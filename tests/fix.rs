@@ -199,3 +199,40 @@ fn plans_are_pure_values_for_other_callers() {
         Err(FixError::Io(_)) | Err(FixError::Unfixable(_))
     ));
 }
+
+#[test]
+fn h264_in_a_container_the_api_refuses_is_remuxed_to_faststart_mp4() {
+    for rel in ["video/h264_640x360.mkv", "video/h264_320x240.flv", "video/h264_320x240.ts", "video/h264_320x240.3gp"] {
+        let input = fixture(rel);
+        let before = digest(&input);
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out.mp4");
+        let outcome = fix_file(&input, &out, None, &FixSpec::default(), false).unwrap_or_else(|e| panic!("{rel}: {e}"));
+        assert_eq!(digest(&input), before, "{rel}: input modified");
+        assert!(outcome.changes[0].starts_with("remuxed"), "{rel}: {:?}", outcome.changes);
+        let f = probe(&out).unwrap();
+        assert_eq!(f.format, wanprep::Format::Mp4);
+        assert_eq!(f.video_codec.as_deref(), Some("h264"));
+        assert_eq!(f.moov_before_mdat, Some(true), "{rel}: +faststart");
+        assert!((f.duration_s.unwrap() - 2.5).abs() < 0.15, "{rel}: {:?}", f.duration_s);
+        assert!(is_compliant(&check(&f, Role::Video, &Limits::default())));
+    }
+}
+
+#[test]
+fn videos_this_build_cannot_fix_exit_1_with_the_reason_and_leave_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    for (rel, why) in [
+        ("video/vp9_320x240.webm", "re-encoded"),
+        ("video/dur_1.9s_10fps.mp4", "shorter than 2 s"),
+        ("video/truncated_moov_end.mp4", "damaged"),
+        ("video/audio_only.mp4", "no video stream"),
+    ] {
+        let out = dir.path().join("out.mp4");
+        let o = wanprep(&["fix", fixture(rel).to_str().unwrap(), "-o", out.to_str().unwrap()]);
+        assert_eq!(code(&o), 1, "{rel}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains(why), "{rel}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(!out.exists());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "{rel}: temporary file left behind");
+    }
+}

@@ -3,12 +3,12 @@
 //! [`plan`] (pure) decides the operations from the probe's facts; the executor carries them out
 //! into a temporary file next to the output, which is probed and checked with the same code as
 //! `wanprep check` before it is renamed into place. The input is only ever opened for reading.
-//! Images are handled here; video fixes (remux, stream-copy trim, re-encode) come next.
+//! Images are handled here; videos are copied or remuxed into MP4 (stream copy) — trimming and
+//! re-encoding come next.
 
 mod image;
 pub mod plan;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -67,12 +67,43 @@ pub fn fix_file(
     if let Some(why) = &plan.unfixable {
         return Err(FixError::Unfixable(why.clone()));
     }
-    let (bytes, changes) = match facts.kind {
-        Kind::Image => image::run(input, &plan, spec.pad_color)?,
-        _ => return Err(FixError::Unfixable("only images can be fixed by this build".into())),
-    };
-    let (media, findings) = write_checked(output, &bytes, role, spec, force)?;
+    let mut changes = Vec::new();
+    let (media, findings) = write_checked(output, role, spec, force, |tmp: &Path| {
+        changes = match (&plan.ops[..], facts.kind) {
+            ([Op::Copy], _) => {
+                std::fs::copy(input, tmp).map_err(|e| FixError::Io(format!("copying {}: {e}", input.display())))?;
+                vec!["copied (already compliant)".to_string()]
+            }
+            ([Op::Remux { from, to }], Kind::Video) => remux(input, tmp, from, to, spec)?,
+            (_, Kind::Image) => {
+                let (bytes, changes) = image::run(input, &plan, spec.pad_color)?;
+                std::fs::write(tmp, bytes).map_err(|e| FixError::Io(format!("writing {}: {e}", tmp.display())))?;
+                changes
+            }
+            _ => return Err(FixError::Unfixable("this input cannot be fixed by this build".into())),
+        };
+        Ok(())
+    })?;
     Ok(FixOutcome { plan, changes, output: output.to_path_buf(), media, findings })
+}
+
+#[cfg(feature = "ffmpeg")]
+fn remux(input: &Path, tmp: &Path, from: &str, to: &str, spec: &FixSpec) -> Result<Vec<String>, FixError> {
+    let r = crate::ffmpeg::remux_to_mp4(input, tmp, spec.limits.video_max_duration_s).map_err(FixError::Unfixable)?;
+    let mut changes =
+        vec![format!("remuxed {} -> {} (stream copy of {})", from.to_uppercase(), to.to_uppercase(), r.video_codec)];
+    if let Some(a) = r.audio {
+        changes.push(format!("copied {a} audio"));
+    }
+    if let Some(a) = r.dropped_audio {
+        changes.push(format!("dropped {a} audio (MP4 cannot carry it without re-encoding)"));
+    }
+    Ok(changes)
+}
+
+#[cfg(not(feature = "ffmpeg"))]
+fn remux(_: &Path, _: &Path, _: &str, _: &str, _: &FixSpec) -> Result<Vec<String>, FixError> {
+    Err(FixError::Unfixable("this build has no FFmpeg (feature `ffmpeg`)".into()))
 }
 
 fn refuse_overwriting_input(input: &Path, output: &Path) -> Result<(), FixError> {
@@ -91,27 +122,28 @@ fn refuse_overwriting_input(input: &Path, output: &Path) -> Result<(), FixError>
     Ok(())
 }
 
-/// Writes `bytes` to a temporary file beside `output`, flushes it to disk, checks it with the
+/// Has `produce` write a temporary file beside `output`, flushes it to disk, checks it with the
 /// same probe and rules as `check`, and only then renames it into place. On any failure the
 /// temporary file is removed and `output` is untouched.
 fn write_checked(
     output: &Path,
-    bytes: &[u8],
     role: Role,
     spec: &FixSpec,
     force: bool,
+    produce: impl FnOnce(&Path) -> Result<(), FixError>,
 ) -> Result<(MediaFacts, Vec<Finding>), FixError> {
     let dir = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let io = |e: std::io::Error| FixError::Io(format!("writing {}: {e}", output.display()));
     // Ordinary file permissions (tempfile's default is 0600); the umask still applies.
-    let mut tmp = tempfile::Builder::new()
+    let tmp = tempfile::Builder::new()
         .prefix(".wanprep-")
         .suffix(".part")
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
         .tempfile_in(dir)
         .map_err(io)?;
-    tmp.write_all(bytes).map_err(io)?;
-    tmp.as_file().sync_all().map_err(io)?;
+    produce(tmp.path())?;
+    // Written by path (FFmpeg, fs::copy): reopen to flush what landed there.
+    std::fs::File::open(tmp.path()).and_then(|f| f.sync_all()).map_err(io)?;
     let mut media = probe(tmp.path()).map_err(io)?;
     media.extension = output.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
     let findings = check(&media, role, &spec.limits);

@@ -68,6 +68,13 @@ pub enum Op {
         /// Size after.
         to: [u32; 2],
     },
+    /// Copy the video (and a copyable audio stream) into another container, no re-encoding.
+    Remux {
+        /// Source container.
+        from: &'static str,
+        /// Target container.
+        to: &'static str,
+    },
     /// Encode; for JPEG the quality is found by bisection so the file fits the size limit, and
     /// only if no quality fits is the picture scaled down further.
     Encode {
@@ -118,15 +125,27 @@ pub fn plan(facts: &MediaFacts, role: Role, spec: &FixSpec) -> FixPlan {
     }
     match role {
         Role::Image => plan_image(facts, spec, findings.iter().any(|f| f.is_error())),
-        Role::Video => FixPlan::unfixable(
-            facts.kind,
-            if findings.iter().any(|f| f.is_error()) {
-                "video fixes (remux, trim, re-encode) are not available in this build yet"
-            } else {
-                "already compliant"
-            },
-        ),
+        Role::Video => plan_video(facts, &findings),
     }
+}
+
+/// Videos: a copy when compliant, a remux into MP4 when only the container is wrong (the codec
+/// is checked when remuxing). Trimming and re-encoding come with the next release.
+fn plan_video(facts: &MediaFacts, findings: &[crate::Finding]) -> FixPlan {
+    let kind = facts.kind;
+    let errors: Vec<_> = findings.iter().filter(|f| f.is_error()).collect();
+    if errors.is_empty() {
+        return FixPlan { kind, ops: vec![Op::Copy], unfixable: None };
+    }
+    let only_container = errors.iter().all(|f| f.rule == "video.format");
+    if kind == Kind::Video && only_container && !matches!(facts.format, Format::Mp4 | Format::Mov | Format::Avi) {
+        return FixPlan { kind, ops: vec![Op::Remux { from: facts.format.name(), to: "mp4" }], unfixable: None };
+    }
+    let needs: Vec<_> = errors.iter().map(|f| f.rule).collect();
+    FixPlan::unfixable(
+        kind,
+        format!("{} need trimming or re-encoding, which this build cannot do yet", needs.join(", ")),
+    )
 }
 
 /// Formats the image decoder reads.
