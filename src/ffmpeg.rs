@@ -83,6 +83,8 @@ fn decode_until(
 /// What a remux did.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Remuxed {
+    /// Duration of the source in seconds (container's view).
+    pub source_duration_s: f64,
     /// Codec of the video stream copied.
     pub video_codec: String,
     /// Audio codec copied, if any.
@@ -99,14 +101,22 @@ const MP4_AUDIO: [ff::codec::Id; 4] = [ff::codec::Id::AAC, ff::codec::Id::MP3, f
 /// MP4 at `output` with the index up front (`+faststart`), without re-encoding. Fails with a
 /// reason when the video codec cannot be copied or the clip is longer than `max_duration_s`
 /// (trimming is not done here).
-pub(crate) fn remux_to_mp4(input: &Path, output: &Path, max_duration_s: f64) -> Result<Remuxed, String> {
+///
+/// With `end_s`, packets are copied up to that time from the start: video packets whose
+/// decoding time is at or past it are dropped (so every kept frame still has its references),
+/// audio packets whose presentation time is. Without it, a source longer than `max_duration_s`
+/// is refused.
+pub(crate) fn remux_to_mp4(
+    input: &Path,
+    output: &Path,
+    max_duration_s: f64,
+    end_s: Option<f64>,
+) -> Result<Remuxed, String> {
     init();
     let mut ictx = ff::format::input(input).map_err(|e| format!("FFmpeg cannot open the file: {e}"))?;
     let duration = ictx.duration() as f64 / f64::from(ff::ffi::AV_TIME_BASE);
-    if ictx.duration() > 0 && duration > max_duration_s {
-        return Err(format!(
-            "{duration:.2} s is longer than {max_duration_s} s and needs trimming, which this build cannot do yet"
-        ));
+    if end_s.is_none() && ictx.duration() > 0 && duration > max_duration_s {
+        return Err(format!("{duration:.2} s is longer than {max_duration_s} s: it needs trimming (--duration)"));
     }
     let video = ictx.streams().best(ff::media::Type::Video).ok_or("no video stream")?;
     let video_index = video.index();
@@ -171,6 +181,12 @@ pub(crate) fn remux_to_mp4(input: &Path, output: &Path, max_duration_s: f64) -> 
         let shift = start.rescale(av_tb, ist_tb);
         packet.set_pts(packet.pts().map(|t| t - shift));
         packet.set_dts(packet.dts().map(|t| t - shift));
+        if let Some(end) = end_s {
+            let when = if i == video_index { packet.dts().or(packet.pts()) } else { packet.pts() };
+            if when.is_some_and(|t| t as f64 * f64::from(ist_tb) >= end) {
+                continue;
+            }
+        }
         let ost_tb = octx.stream(o).ok_or("stream vanished")?.time_base();
         packet.rescale_ts(ist_tb, ost_tb);
         packet.set_position(-1);
@@ -178,5 +194,10 @@ pub(crate) fn remux_to_mp4(input: &Path, output: &Path, max_duration_s: f64) -> 
         packet.write_interleaved(&mut octx).map_err(|e| format!("writing a packet failed: {e}"))?;
     }
     octx.write_trailer().map_err(|e| format!("finishing the MP4 failed: {e}"))?;
-    Ok(Remuxed { video_codec: format!("{video_id:?}").to_lowercase(), audio: copied_audio, dropped_audio })
+    Ok(Remuxed {
+        source_duration_s: duration,
+        video_codec: format!("{video_id:?}").to_lowercase(),
+        audio: copied_audio,
+        dropped_audio,
+    })
 }

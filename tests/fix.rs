@@ -236,3 +236,47 @@ fn videos_this_build_cannot_fix_exit_1_with_the_reason_and_leave_no_output() {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "{rel}: temporary file left behind");
     }
 }
+
+#[test]
+fn a_long_clip_is_trimmed_by_stream_copy_to_at_most_30_s() {
+    let dir = tempfile::tempdir().unwrap();
+    // 40 s at 30 fps with AAC audio and B-frames, moov at the end.
+    let input = dir.path().join("long.mp4");
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=30:duration=40"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:duration=40"])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-bf",
+            "2",
+            "-crf",
+            "35",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-shortest",
+        ])
+        .arg(&input)
+        .status()
+        .expect("ffmpeg");
+    assert!(status.success());
+    let before = digest(&input);
+    for (name, input) in [("long", input.clone()), ("dur_30.5", fixture("video/dur_30.5s_10fps.mp4"))] {
+        let out = dir.path().join(format!("{name}_fixed.mp4"));
+        let outcome =
+            fix_file(&input, &out, None, &FixSpec::default(), false).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(outcome.changes.iter().any(|c| c.starts_with("trimmed")), "{name}: {:?}", outcome.changes);
+        let f = probe(&out).unwrap();
+        let d = f.duration_s.unwrap();
+        assert!((29.0..=30.0).contains(&d), "{name}: {d} s");
+        assert!(is_compliant(&check(&f, Role::Video, &Limits::default())));
+        if name == "long" {
+            assert_eq!(f.audio_codec.as_deref(), Some("aac"), "audio kept");
+        }
+    }
+    assert_eq!(digest(&input), before);
+}

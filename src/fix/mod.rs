@@ -74,7 +74,10 @@ pub fn fix_file(
                 std::fs::copy(input, tmp).map_err(|e| FixError::Io(format!("copying {}: {e}", input.display())))?;
                 vec!["copied (already compliant)".to_string()]
             }
-            ([Op::Remux { from, to }], Kind::Video) => remux(input, tmp, from, to, spec)?,
+            ([Op::Remux { from, to }], Kind::Video) => remux(input, tmp, from, to, None, spec)?,
+            ([Op::Remux { from, to }, Op::Trim { to_s, .. }], Kind::Video) => {
+                remux(input, tmp, from, to, Some(*to_s), spec)?
+            }
             (_, Kind::Image) => {
                 let (bytes, changes) = image::run(input, &plan, spec.pad_color)?;
                 std::fs::write(tmp, bytes).map_err(|e| FixError::Io(format!("writing {}: {e}", tmp.display())))?;
@@ -87,11 +90,39 @@ pub fn fix_file(
     Ok(FixOutcome { plan, changes, output: output.to_path_buf(), media, findings })
 }
 
+/// Stream copy into MP4, trimmed to `trim_to_s` when given. The cut is placed a little before
+/// the limit (frames decoded before the cut may display just after it), and moved earlier if
+/// the result still comes out long.
 #[cfg(feature = "ffmpeg")]
-fn remux(input: &Path, tmp: &Path, from: &str, to: &str, spec: &FixSpec) -> Result<Vec<String>, FixError> {
-    let r = crate::ffmpeg::remux_to_mp4(input, tmp, spec.limits.video_max_duration_s).map_err(FixError::Unfixable)?;
-    let mut changes =
-        vec![format!("remuxed {} -> {} (stream copy of {})", from.to_uppercase(), to.to_uppercase(), r.video_codec)];
+fn remux(
+    input: &Path,
+    tmp: &Path,
+    from: &str,
+    to: &str,
+    trim_to_s: Option<f64>,
+    spec: &FixSpec,
+) -> Result<Vec<String>, FixError> {
+    let max = spec.limits.video_max_duration_s;
+    let mut margin = 0.1;
+    let r = loop {
+        let end = trim_to_s.map(|t| (t - margin).max(0.0));
+        let r = crate::ffmpeg::remux_to_mp4(input, tmp, max, end).map_err(FixError::Unfixable)?;
+        let Some(t) = trim_to_s else { break r };
+        let got = probe(tmp).ok().and_then(|f| f.duration_s).unwrap_or(0.0);
+        if got <= t || margin > 1.0 {
+            break r;
+        }
+        margin *= 3.0;
+    };
+    let mut changes = if from == to {
+        Vec::new()
+    } else {
+        vec![format!("remuxed {} -> {} (stream copy of {})", from.to_uppercase(), to.to_uppercase(), r.video_codec)]
+    };
+    if trim_to_s.is_some() {
+        let got = probe(tmp).ok().and_then(|f| f.duration_s).unwrap_or(0.0);
+        changes.push(format!("trimmed {:.2} s -> {got:.2} s (stream copy of {})", r.source_duration_s, r.video_codec));
+    }
     if let Some(a) = r.audio {
         changes.push(format!("copied {a} audio"));
     }
@@ -102,7 +133,7 @@ fn remux(input: &Path, tmp: &Path, from: &str, to: &str, spec: &FixSpec) -> Resu
 }
 
 #[cfg(not(feature = "ffmpeg"))]
-fn remux(_: &Path, _: &Path, _: &str, _: &str, _: &FixSpec) -> Result<Vec<String>, FixError> {
+fn remux(_: &Path, _: &Path, _: &str, _: &str, _: Option<f64>, _: &FixSpec) -> Result<Vec<String>, FixError> {
     Err(FixError::Unfixable("this build has no FFmpeg (feature `ffmpeg`)".into()))
 }
 

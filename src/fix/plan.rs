@@ -75,6 +75,13 @@ pub enum Op {
         /// Target container.
         to: &'static str,
     },
+    /// Keep the first `to_s` seconds, by stream copy (the start is a keyframe).
+    Trim {
+        /// Duration before, in seconds.
+        from_s: f64,
+        /// Duration wanted, in seconds.
+        to_s: f64,
+    },
     /// Encode; for JPEG the quality is found by bisection so the file fits the size limit, and
     /// only if no quality fits is the picture scaled down further.
     Encode {
@@ -125,21 +132,27 @@ pub fn plan(facts: &MediaFacts, role: Role, spec: &FixSpec) -> FixPlan {
     }
     match role {
         Role::Image => plan_image(facts, spec, findings.iter().any(|f| f.is_error())),
-        Role::Video => plan_video(facts, &findings),
+        Role::Video => plan_video(facts, &findings, &spec.limits),
     }
 }
 
-/// Videos: a copy when compliant, a remux into MP4 when only the container is wrong (the codec
-/// is checked when remuxing). Trimming and re-encoding come with the next release.
-fn plan_video(facts: &MediaFacts, findings: &[crate::Finding]) -> FixPlan {
+/// Videos: a copy when compliant; a stream copy into MP4 when only the container or the length
+/// is wrong (the codec is checked when copying); re-encoding comes with the next release.
+fn plan_video(facts: &MediaFacts, findings: &[crate::Finding], limits: &Limits) -> FixPlan {
     let kind = facts.kind;
     let errors: Vec<_> = findings.iter().filter(|f| f.is_error()).collect();
     if errors.is_empty() {
         return FixPlan { kind, ops: vec![Op::Copy], unfixable: None };
     }
-    let only_container = errors.iter().all(|f| f.rule == "video.format");
-    if kind == Kind::Video && only_container && !matches!(facts.format, Format::Mp4 | Format::Mov | Format::Avi) {
-        return FixPlan { kind, ops: vec![Op::Remux { from: facts.format.name(), to: "mp4" }], unfixable: None };
+    // Container and length are fixed by stream copy; anything else needs a re-encode.
+    let copyable = errors.iter().all(|f| matches!(f.rule, "video.format" | "video.duration"));
+    if kind == Kind::Video && copyable {
+        let mut ops = vec![Op::Remux { from: facts.format.name(), to: "mp4" }];
+        let too_long = facts.duration_s.filter(|&d| d > limits.video_max_duration_s);
+        if let Some(d) = too_long {
+            ops.push(Op::Trim { from_s: d, to_s: limits.video_max_duration_s });
+        }
+        return FixPlan { kind, ops, unfixable: None };
     }
     let needs: Vec<_> = errors.iter().map(|f| f.rule).collect();
     FixPlan::unfixable(
