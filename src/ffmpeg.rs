@@ -201,3 +201,208 @@ pub(crate) fn remux_to_mp4(
         dropped_audio,
     })
 }
+
+/// Settings for [`reencode_to_mp4`], decided by the fix planner.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Reencode {
+    /// libavfilter graph from the decoded frame to the encoder's input (rotation, scale,
+    /// square pixels, pad or crop, yuv420p).
+    pub filter: String,
+    /// Output frame size.
+    pub width: u32,
+    /// Output frame size.
+    pub height: u32,
+    /// Frames at or after this time (s, from the start) are dropped.
+    pub end_s: Option<f64>,
+    /// Peak bitrate in bits/s so the file fits its size limit (None: quality-only).
+    pub max_bitrate: Option<u64>,
+}
+
+/// Decodes the best video stream, runs it through `r.filter`, encodes H.264 (libx264,
+/// yuv420p, CRF 20, veryfast) into an MP4 with `+faststart`, keeping the frame rate; an AAC
+/// audio stream is copied, others are dropped. Returns the remux-style summary.
+pub(crate) fn reencode_to_mp4(input: &Path, output: &Path, r: &Reencode) -> Result<Remuxed, String> {
+    init();
+    fn e(what: &'static str) -> impl Fn(ff::Error) -> String {
+        move |err| format!("{what}: {err}")
+    }
+    let mut ictx = ff::format::input(input).map_err(e("FFmpeg cannot open the file"))?;
+    let duration = ictx.duration() as f64 / f64::from(ff::ffi::AV_TIME_BASE);
+    let ist = ictx.streams().best(ff::media::Type::Video).ok_or("no video stream")?;
+    let (vi, in_tb) = (ist.index(), ist.time_base());
+    let frame_rate = ist.avg_frame_rate();
+    let source_codec = format!("{:?}", ist.parameters().id()).to_lowercase();
+    let mut decoder = ff::codec::Context::from_parameters(ist.parameters())
+        .and_then(|c| c.decoder().video())
+        .map_err(e("no decoder for the video"))?;
+    let audio = ictx
+        .streams()
+        .best(ff::media::Type::Audio)
+        .map(|s| (s.index(), s.parameters().id(), s.time_base(), s.parameters()));
+
+    let mut octx = ff::format::output_as(output, "mp4").map_err(e("cannot create the output"))?;
+    let global_header = octx.format().flags().contains(ff::format::Flags::GLOBAL_HEADER);
+    let codec = ff::encoder::find_by_name("libx264").ok_or("this FFmpeg has no libx264")?;
+    let mut ost = octx.add_stream(codec).map_err(e("cannot add the video stream"))?;
+    let vo = ost.index();
+    let mut enc = ff::codec::Context::new_with_codec(codec).encoder().video().map_err(e("libx264"))?;
+    enc.set_width(r.width);
+    enc.set_height(r.height);
+    enc.set_format(ff::format::Pixel::YUV420P);
+    enc.set_aspect_ratio(ff::Rational::new(1, 1));
+    enc.set_time_base(in_tb);
+    if frame_rate.numerator() > 0 {
+        enc.set_frame_rate(Some(frame_rate));
+    }
+    if global_header {
+        enc.set_flags(ff::codec::Flags::GLOBAL_HEADER);
+    }
+    let mut opts = ff::Dictionary::new();
+    opts.set("preset", "veryfast");
+    opts.set("crf", "20");
+    if let Some(b) = r.max_bitrate {
+        opts.set("maxrate", &b.to_string());
+        opts.set("bufsize", &(2 * b).to_string());
+    }
+    let mut enc = enc.open_with(opts).map_err(e("cannot open libx264"))?;
+    ost.set_parameters(&enc);
+
+    let mut copied_audio = None;
+    let mut dropped_audio = None;
+    let mut ao = None;
+    if let Some((_, id, _, params)) = &audio {
+        if *id == ff::codec::Id::AAC {
+            let mut a = octx.add_stream(ff::encoder::find(ff::codec::Id::None)).map_err(e("cannot add audio"))?;
+            a.set_parameters(params.clone());
+            #[allow(unsafe_code)]
+            unsafe {
+                (*a.parameters().as_mut_ptr()).codec_tag = 0;
+            }
+            ao = Some(a.index());
+            copied_audio = Some("aac".to_string());
+        } else {
+            dropped_audio = Some(format!("{id:?}").to_lowercase());
+        }
+    }
+
+    let mut graph = ff::filter::Graph::new();
+    let pix: ff::ffi::AVPixelFormat = decoder.format().into();
+    let sar = decoder.aspect_ratio();
+    let (sn, sd) = if sar.numerator() > 0 { (sar.numerator(), sar.denominator()) } else { (1, 1) };
+    let args = format!(
+        "video_size={}x{}:pix_fmt={}:time_base={}/{}:pixel_aspect={sn}/{sd}",
+        decoder.width(),
+        decoder.height(),
+        pix as i32,
+        in_tb.numerator(),
+        in_tb.denominator()
+    );
+    let buffer = ff::filter::find("buffer").ok_or("no buffer filter")?;
+    let sink = ff::filter::find("buffersink").ok_or("no buffersink filter")?;
+    graph.add(&buffer, "in", &args).map_err(e("filter input"))?;
+    graph.add(&sink, "out", "").map_err(e("filter output"))?;
+    graph.get("out").ok_or("filter output")?.set_pixel_format(ff::format::Pixel::YUV420P);
+    graph
+        .output("in", 0)
+        .and_then(|p| p.input("out", 0))
+        .and_then(|p| p.parse(&r.filter))
+        .map_err(e("bad filter graph"))?;
+    graph.validate().map_err(e("filter graph"))?;
+
+    let mut opts = ff::Dictionary::new();
+    opts.set("movflags", "+faststart");
+    octx.write_header_with(opts).map_err(e("cannot write the MP4 header"))?;
+    let ost_tb = octx.stream(vo).ok_or("stream vanished")?.time_base();
+    let aost_tb = ao.and_then(|o| octx.stream(o)).map(|s| s.time_base());
+    let frame_dur = if frame_rate.numerator() > 0 {
+        (f64::from(frame_rate.denominator()) / f64::from(frame_rate.numerator()) / f64::from(in_tb)).round() as i64
+    } else {
+        0
+    };
+
+    let mut packet = ff::Packet::empty();
+    let mut decoded = ff::frame::Video::empty();
+    let mut filtered = ff::frame::Video::empty();
+    let mut encoded = ff::Packet::empty();
+    let mut first_pts: Option<i64> = None;
+    let mut pump = |decoder: &mut ff::decoder::Video,
+                    graph: &mut ff::filter::Graph,
+                    enc: &mut ff::encoder::Video,
+                    octx: &mut ff::format::context::Output,
+                    flush: bool|
+     -> Result<(), String> {
+        while decoder.receive_frame(&mut decoded).is_ok() {
+            let ts = decoded.timestamp();
+            let base = *first_pts.get_or_insert(ts.unwrap_or(0));
+            let pts = ts.map(|t| t - base);
+            if let (Some(end), Some(p)) = (r.end_s, pts) {
+                if p as f64 * f64::from(in_tb) >= end {
+                    continue;
+                }
+            }
+            decoded.set_pts(pts);
+            graph.get("in").ok_or("filter input")?.source().add(&decoded).map_err(e("filter"))?;
+        }
+        if flush {
+            let _ = graph.get("in").ok_or("filter input")?.source().flush();
+        }
+        while graph.get("out").ok_or("filter output")?.sink().frame(&mut filtered).is_ok() {
+            filtered.set_kind(ff::picture::Type::None);
+            enc.send_frame(&filtered).map_err(e("encoding failed"))?;
+            drain(enc, octx, &mut encoded, vo, in_tb, ost_tb, frame_dur)?;
+        }
+        Ok(())
+    };
+    loop {
+        match packet.read(&mut ictx) {
+            Ok(()) => {}
+            Err(ff::Error::Eof) => break,
+            Err(err) => return Err(format!("reading packets failed: {err}")),
+        }
+        let i = packet.stream();
+        if i == vi {
+            decoder.send_packet(&packet).map_err(e("decoding failed"))?;
+            pump(&mut decoder, &mut graph, &mut enc, &mut octx, false)?;
+        } else if let (Some(o), Some((ai, _, a_tb, _)), Some(ot)) = (ao, &audio, aost_tb) {
+            if i != *ai {
+                continue;
+            }
+            if let (Some(end), Some(p)) = (r.end_s, packet.pts()) {
+                if p as f64 * f64::from(*a_tb) >= end {
+                    continue;
+                }
+            }
+            packet.rescale_ts(*a_tb, ot);
+            packet.set_position(-1);
+            packet.set_stream(o);
+            packet.write_interleaved(&mut octx).map_err(e("writing audio failed"))?;
+        }
+    }
+    decoder.send_eof().map_err(e("decoding failed"))?;
+    pump(&mut decoder, &mut graph, &mut enc, &mut octx, true)?;
+    enc.send_eof().map_err(e("encoding failed"))?;
+    drain(&mut enc, &mut octx, &mut encoded, vo, in_tb, ost_tb, frame_dur)?;
+    octx.write_trailer().map_err(e("finishing the MP4 failed"))?;
+    Ok(Remuxed { source_duration_s: duration, video_codec: source_codec, audio: copied_audio, dropped_audio })
+}
+
+/// Writes every packet the encoder has ready, with a duration so the container's length is right.
+fn drain(
+    enc: &mut ff::encoder::Video,
+    octx: &mut ff::format::context::Output,
+    pkt: &mut ff::Packet,
+    stream: usize,
+    enc_tb: ff::Rational,
+    ost_tb: ff::Rational,
+    frame_dur: i64,
+) -> Result<(), String> {
+    while enc.receive_packet(pkt).is_ok() {
+        pkt.set_stream(stream);
+        if pkt.duration() == 0 && frame_dur > 0 {
+            pkt.set_duration(frame_dur);
+        }
+        pkt.rescale_ts(enc_tb, ost_tb);
+        pkt.write_interleaved(octx).map_err(|err| format!("writing video failed: {err}"))?;
+    }
+    Ok(())
+}

@@ -280,3 +280,64 @@ fn a_long_clip_is_trimmed_by_stream_copy_to_at_most_30_s() {
     }
     assert_eq!(digest(&input), before);
 }
+
+fn displayed(f: &wanprep::MediaFacts) -> f64 {
+    f64::from(f.display_width.unwrap()) / f64::from(f.display_height.unwrap())
+}
+
+#[test]
+fn videos_needing_pixels_changed_are_reencoded_to_square_unrotated_h264_that_displays_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = FixSpec::default();
+    let cases: Vec<(&str, Option<(&str, f64)>)> = vec![
+        ("video/dims_2050x684.mp4", None),
+        ("video/dims_198x300.mp4", None),
+        ("video/sar1_2_1200x300.mp4", None),
+        ("video/sar4_3_1600x900.mp4", None),
+        ("video/mp4v_640x360.mp4", Some(("video.max_side", 600.0))),
+        // A portrait phone clip (stored 1280x720, rotated 90) over a tighter limit.
+        ("video/rot90_1280x720.mp4", Some(("video.max_side", 1000.0))),
+    ];
+    for (rel, limit) in cases {
+        spec.limits = Limits::default();
+        if let Some((name, v)) = limit {
+            spec.limits.set(name, v).unwrap();
+        }
+        let input = fixture(rel);
+        let before = digest(&input);
+        let src = probe(&input).unwrap();
+        let out = dir.path().join(format!("{}.mp4", rel.replace('/', "_")));
+        let outcome = fix_file(&input, &out, Some(Role::Video), &spec, false).unwrap_or_else(|e| panic!("{rel}: {e}"));
+        assert_eq!(digest(&input), before, "{rel}: input modified");
+        assert!(outcome.changes[0].starts_with("re-encoded"), "{rel}: {:?}", outcome.changes);
+        let f = probe(&out).unwrap();
+        assert!(
+            is_compliant(&check(&f, Role::Video, &spec.limits)),
+            "{rel}: {:?}",
+            check(&f, Role::Video, &spec.limits)
+        );
+        assert_eq!(f.video_codec.as_deref(), Some("h264"));
+        assert_eq!((f.rotation, f.sample_aspect_ratio), (Some(0), None), "{rel}: square pixels, no rotation flag");
+        assert!(
+            (displayed(&f) / displayed(&src) - 1.0).abs() < 0.01,
+            "{rel}: {} vs {}",
+            displayed(&f),
+            displayed(&src)
+        );
+        assert!((f.duration_s.unwrap() - src.duration_s.unwrap()).abs() < 0.1, "{rel}: {:?}", f.duration_s);
+        assert_eq!(f.frame_rate, src.frame_rate, "{rel}: frame rate kept");
+    }
+}
+
+#[test]
+fn a_video_with_its_aspect_out_of_range_is_padded_or_cropped_when_reencoded() {
+    let dir = tempfile::tempdir().unwrap();
+    for (mode, want) in [(AspectMode::Pad, [602, 202]), (AspectMode::Crop, [600, 200])] {
+        let mut spec = FixSpec::default();
+        spec.aspect = mode;
+        let out = dir.path().join(format!("{mode:?}.mp4"));
+        fix_file(&fixture("video/dims_602x200.mp4"), &out, None, &spec, false).unwrap();
+        let f = probe(&out).unwrap();
+        assert_eq!([f.width.unwrap(), f.height.unwrap()], want, "{mode:?}");
+    }
+}

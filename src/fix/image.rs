@@ -30,7 +30,9 @@ pub(crate) fn run(
     for op in &plan.ops {
         match op {
             Op::Copy => return Ok((data, vec!["copied (already compliant)".into()])),
-            Op::Remux { .. } | Op::Trim { .. } => return Err(FixError::Failed("not an image operation".into())),
+            Op::Remux { .. } | Op::Trim { .. } | Op::Reencode { .. } => {
+                return Err(FixError::Failed("not an image operation".into()))
+            }
             Op::Decode { format } => img = decode(&data, format)?,
             Op::Orient { orientation } => {
                 let o = image::metadata::Orientation::from_exif(*orientation)

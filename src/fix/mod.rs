@@ -78,6 +78,9 @@ pub fn fix_file(
             ([Op::Remux { from, to }, Op::Trim { to_s, .. }], Kind::Video) => {
                 remux(input, tmp, from, to, Some(*to_s), spec)?
             }
+            ([Op::Reencode { from, to, filter, trim_to_s, max_bitrate }], Kind::Video) => {
+                reencode(input, tmp, *from, *to, filter, *trim_to_s, *max_bitrate)?
+            }
             (_, Kind::Image) => {
                 let (bytes, changes) = image::run(input, &plan, spec.pad_color)?;
                 std::fs::write(tmp, bytes).map_err(|e| FixError::Io(format!("writing {}: {e}", tmp.display())))?;
@@ -130,6 +133,54 @@ fn remux(
         changes.push(format!("dropped {a} audio (MP4 cannot carry it without re-encoding)"));
     }
     Ok(changes)
+}
+
+/// Re-encodes to H.264 through the planned filter graph (trimmed just under `trim_to_s`).
+#[cfg(feature = "ffmpeg")]
+fn reencode(
+    input: &Path,
+    tmp: &Path,
+    from: [u32; 2],
+    to: [u32; 2],
+    filter: &str,
+    trim_to_s: Option<f64>,
+    max_bitrate: u64,
+) -> Result<Vec<String>, FixError> {
+    let r = crate::ffmpeg::Reencode {
+        filter: filter.to_string(),
+        width: to[0],
+        height: to[1],
+        end_s: trim_to_s.map(|t| (t - 0.05).max(0.0)),
+        max_bitrate: Some(max_bitrate),
+    };
+    let done = crate::ffmpeg::reencode_to_mp4(input, tmp, &r).map_err(FixError::Failed)?;
+    let mut changes = vec![format!(
+        "re-encoded {} -> H.264, {}x{} (displayed) -> {}x{}, square pixels",
+        done.video_codec, from[0], from[1], to[0], to[1]
+    )];
+    if let Some(t) = trim_to_s {
+        changes.push(format!("trimmed {:.2} s -> at most {t} s", done.source_duration_s));
+    }
+    if let Some(a) = done.audio {
+        changes.push(format!("copied {a} audio"));
+    }
+    if let Some(a) = done.dropped_audio {
+        changes.push(format!("dropped {a} audio"));
+    }
+    Ok(changes)
+}
+
+#[cfg(not(feature = "ffmpeg"))]
+fn reencode(
+    _: &Path,
+    _: &Path,
+    _: [u32; 2],
+    _: [u32; 2],
+    _: &str,
+    _: Option<f64>,
+    _: u64,
+) -> Result<Vec<String>, FixError> {
+    Err(FixError::Unfixable("this build has no FFmpeg (feature `ffmpeg`)".into()))
 }
 
 #[cfg(not(feature = "ffmpeg"))]

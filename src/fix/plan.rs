@@ -82,6 +82,21 @@ pub enum Op {
         /// Duration wanted, in seconds.
         to_s: f64,
     },
+    /// Decode and re-encode the video as H.264 (yuv420p, square pixels, no rotation flag) through
+    /// `filter`; AAC audio is copied.
+    Reencode {
+        /// Displayed size before.
+        from: [u32; 2],
+        /// Frame size after.
+        to: [u32; 2],
+        /// The libavfilter graph (rotation, scale, pad or crop).
+        filter: String,
+        /// Keep only the first this-many seconds.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        trim_to_s: Option<f64>,
+        /// Peak bitrate (bits/s) so the file fits the size limit.
+        max_bitrate: u64,
+    },
     /// Encode; for JPEG the quality is found by bisection so the file fits the size limit, and
     /// only if no quality fits is the picture scaled down further.
     Encode {
@@ -132,20 +147,23 @@ pub fn plan(facts: &MediaFacts, role: Role, spec: &FixSpec) -> FixPlan {
     }
     match role {
         Role::Image => plan_image(facts, spec, findings.iter().any(|f| f.is_error())),
-        Role::Video => plan_video(facts, &findings, &spec.limits),
+        Role::Video => plan_video(facts, &findings, &spec.limits, spec.aspect),
     }
 }
 
 /// Videos: a copy when compliant; a stream copy into MP4 when only the container or the length
-/// is wrong (the codec is checked when copying); re-encoding comes with the next release.
-fn plan_video(facts: &MediaFacts, findings: &[crate::Finding], limits: &Limits) -> FixPlan {
+/// is wrong and the codec is H.264/H.265; otherwise a re-encode to H.264 that scales, pads or
+/// crops, squares the pixels and applies the rotation.
+fn plan_video(facts: &MediaFacts, findings: &[crate::Finding], limits: &Limits, aspect: AspectMode) -> FixPlan {
     let kind = facts.kind;
     let errors: Vec<_> = findings.iter().filter(|f| f.is_error()).collect();
     if errors.is_empty() {
         return FixPlan { kind, ops: vec![Op::Copy], unfixable: None };
     }
-    // Container and length are fixed by stream copy; anything else needs a re-encode.
-    let copyable = errors.iter().all(|f| matches!(f.rule, "video.format" | "video.duration"));
+    // Container and length are fixed by stream copy when the codec can be copied into MP4;
+    // anything else needs a re-encode.
+    let codec_copies = facts.video_codec.as_deref().is_none_or(|c| matches!(c, "h264" | "hevc"));
+    let copyable = codec_copies && errors.iter().all(|f| matches!(f.rule, "video.format" | "video.duration"));
     if kind == Kind::Video && copyable {
         let mut ops = vec![Op::Remux { from: facts.format.name(), to: "mp4" }];
         let too_long = facts.duration_s.filter(|&d| d > limits.video_max_duration_s);
@@ -154,11 +172,53 @@ fn plan_video(facts: &MediaFacts, findings: &[crate::Finding], limits: &Limits) 
         }
         return FixPlan { kind, ops, unfixable: None };
     }
-    let needs: Vec<_> = errors.iter().map(|f| f.rule).collect();
-    FixPlan::unfixable(
+    let (Some(dw), Some(dh)) = (facts.display_width, facts.display_height) else {
+        return FixPlan::unfixable(kind, "the video's size is unknown, so it cannot be re-encoded");
+    };
+    let l = limits;
+    let g = fit(dw, dh, l.video_min_side, l.video_max_side, l.max_aspect, aspect, true);
+    let filter = video_filter(dw, dh, facts.rotation.unwrap_or(0), g, aspect);
+    let duration = facts.duration_s.unwrap_or(l.video_max_duration_s).min(l.video_max_duration_s).max(1.0);
+    // 90% of the size limit over the duration, less 128 kb/s for audio; CRF 20 usually stays far below.
+    let max_bitrate = ((l.video_max_bytes as f64 * 8.0 * 0.9 / duration) as u64).saturating_sub(128_000).max(100_000);
+    let trim_to_s = facts.duration_s.filter(|&d| d > l.video_max_duration_s).map(|_| l.video_max_duration_s);
+    FixPlan {
         kind,
-        format!("{} need trimming or re-encoding, which this build cannot do yet", needs.join(", ")),
-    )
+        ops: vec![Op::Reencode { from: [dw, dh], to: g.scaled, filter, trim_to_s, max_bitrate }],
+        unfixable: None,
+    }
+}
+
+/// The libavfilter graph that turns a decoded frame (stored size, any sample aspect ratio,
+/// `rotation` degrees clockwise to display) into `g.scaled` square pixels: rotate, scale, and
+/// pad or crop to the aspect limit.
+pub fn video_filter(dw: u32, dh: u32, rotation: u16, g: Geometry, mode: AspectMode) -> String {
+    let rotate = match rotation {
+        90 => "transpose=clock,",
+        180 => "hflip,vflip,",
+        270 => "transpose=cclock,",
+        _ => "",
+    };
+    let even = |x: f64| ((x.round() as u32).max(2) + 1) & !1;
+    let [cw, ch] = g.canvas;
+    let [sw, sh] = g.scaled;
+    if [cw, ch] == [dw, dh] {
+        return format!("{rotate}scale={sw}:{sh}:flags=lanczos,setsar=1,format=yuv420p");
+    }
+    match mode {
+        AspectMode::Pad => {
+            let s = f64::from(sw) / f64::from(cw);
+            let (pw, ph) = (even(f64::from(dw) * s).min(sw), even(f64::from(dh) * s).min(sh));
+            format!(
+                "{rotate}scale={pw}:{ph}:flags=lanczos,setsar=1,pad={sw}:{sh}:(ow-iw)/2:(oh-ih)/2:color=black,format=yuv420p"
+            )
+        }
+        AspectMode::Crop => {
+            let (fw, fh) = (even(f64::from(dw)), even(f64::from(dh)));
+            let (cw, ch) = (even(f64::from(cw)).min(fw), even(f64::from(ch)).min(fh));
+            format!("{rotate}scale={fw}:{fh}:flags=lanczos,setsar=1,crop={cw}:{ch},scale={sw}:{sh}:flags=lanczos,format=yuv420p")
+        }
+    }
 }
 
 /// Formats the image decoder reads.
