@@ -212,6 +212,8 @@ pub(crate) struct Reencode {
     pub width: u32,
     /// Output frame size.
     pub height: u32,
+    /// Frames before this time (s, from the start) are dropped; the output starts there.
+    pub start_s: f64,
     /// Frames at or after this time (s, from the start) are dropped.
     pub end_s: Option<f64>,
     /// Peak bitrate in bits/s so the file fits its size limit (None: quality-only).
@@ -325,6 +327,7 @@ pub(crate) fn reencode_to_mp4(input: &Path, output: &Path, r: &Reencode) -> Resu
     let mut filtered = ff::frame::Video::empty();
     let mut encoded = ff::Packet::empty();
     let mut first_pts: Option<i64> = None;
+    let start_ticks = (r.start_s / f64::from(in_tb)).round() as i64;
     let mut pump = |decoder: &mut ff::decoder::Video,
                     graph: &mut ff::filter::Graph,
                     enc: &mut ff::encoder::Video,
@@ -335,12 +338,11 @@ pub(crate) fn reencode_to_mp4(input: &Path, output: &Path, r: &Reencode) -> Resu
             let ts = decoded.timestamp();
             let base = *first_pts.get_or_insert(ts.unwrap_or(0));
             let pts = ts.map(|t| t - base);
-            if let (Some(end), Some(p)) = (r.end_s, pts) {
-                if p as f64 * f64::from(in_tb) >= end {
-                    continue;
-                }
+            let secs = pts.map(|p| p as f64 * f64::from(in_tb));
+            if secs.is_some_and(|t| t < r.start_s || r.end_s.is_some_and(|end| t >= end)) {
+                continue;
             }
-            decoded.set_pts(pts);
+            decoded.set_pts(pts.map(|p| p - start_ticks));
             graph.get("in").ok_or("filter input")?.source().add(&decoded).map_err(e("filter"))?;
         }
         if flush {
@@ -367,11 +369,13 @@ pub(crate) fn reencode_to_mp4(input: &Path, output: &Path, r: &Reencode) -> Resu
             if i != *ai {
                 continue;
             }
-            if let (Some(end), Some(p)) = (r.end_s, packet.pts()) {
-                if p as f64 * f64::from(*a_tb) >= end {
-                    continue;
-                }
+            let secs = packet.pts().map(|p| p as f64 * f64::from(*a_tb));
+            if secs.is_some_and(|t| t < r.start_s || r.end_s.is_some_and(|end| t >= end)) {
+                continue;
             }
+            let shift = (r.start_s / f64::from(*a_tb)).round() as i64;
+            packet.set_pts(packet.pts().map(|t| t - shift));
+            packet.set_dts(packet.dts().map(|t| t - shift));
             packet.rescale_ts(*a_tb, ot);
             packet.set_position(-1);
             packet.set_stream(o);

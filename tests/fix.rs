@@ -341,3 +341,46 @@ fn a_video_with_its_aspect_out_of_range_is_padded_or_cropped_when_reencoded() {
         assert_eq!([f.width.unwrap(), f.height.unwrap()], want, "{mode:?}");
     }
 }
+
+#[test]
+fn start_and_duration_choose_the_part_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("a.mp4");
+    let o = wanprep(&[
+        "fix",
+        "--json",
+        "fixtures/video/dur_30.0s_10fps.mp4",
+        "--duration",
+        "10",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stdout));
+    assert_eq!(json(&o)["plan"]["ops"][1]["op"], "trim", "a cut from the start is a stream copy");
+    let d = probe(&out).unwrap().duration_s.unwrap();
+    assert!((9.5..=10.0).contains(&d), "{d}");
+    let out = dir.path().join("b.mp4");
+    let o = wanprep(&[
+        "fix",
+        "--json",
+        "fixtures/video/dur_30.5s_10fps.mp4",
+        "--start",
+        "5",
+        "--duration",
+        "12",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0);
+    assert_eq!(json(&o)["plan"]["ops"][0]["op"], "reencode", "a later start re-encodes");
+    let d = probe(&out).unwrap().duration_s.unwrap();
+    assert!((11.5..=12.0).contains(&d), "{d}");
+    let out = dir.path().join("c.mp4");
+    let o = wanprep(&["fix", "fixtures/video/ok_640x360_3s.mp4", "--start", "2.5", "-o", out.to_str().unwrap()]);
+    assert_eq!(code(&o), 1, "the part left is under 2 s");
+    assert!(!out.exists());
+    assert_eq!(
+        code(&wanprep(&["fix", "fixtures/video/ok_640x360_3s.mp4", "--start", "-1", "-o", out.to_str().unwrap()])),
+        2
+    );
+}

@@ -18,7 +18,7 @@ pub enum Command {
     ///
     /// Exit status: 0 all compliant, 1 something non-compliant, 2 usage error or unreadable input.
     Check(CheckArgs),
-    /// Make an input compliant with the fewest, cheapest changes (images in this release).
+    /// Make an input compliant with the fewest, cheapest changes.
     ///
     /// Writes OUTPUT only when the result passes `check`, through a temporary file and a rename;
     /// never modifies INPUT. Exit status: 0 written, 1 cannot be fixed, 2 usage or I/O error.
@@ -50,6 +50,12 @@ pub struct FixArgs {
     /// Padding colour as RRGGBB hex (default: a neutral colour matched to the picture's edges).
     #[arg(long, value_name = "RRGGBB")]
     pub pad_color: Option<String>,
+    /// Video: start the kept part this many seconds in (a start after 0 re-encodes).
+    #[arg(long, value_name = "S")]
+    pub start: Option<f64>,
+    /// Video: keep this many seconds (at most the limit; default: the first 30 s when too long).
+    #[arg(long, value_name = "S")]
+    pub duration: Option<f64>,
     /// Override a limit, e.g. --limit image.max_side=2048 (see `wanprep rules`).
     #[arg(long, value_name = "NAME=VALUE")]
     pub limit: Vec<String>,

@@ -151,6 +151,13 @@ fn cmd_fix(a: args::FixArgs) -> anyhow::Result<Outcome> {
     };
     spec.pad_color = a.pad_color.as_deref().map(parse_hex_color).transpose()?;
     spec.format = a.output.extension().and_then(|e| e.to_str()).and_then(wanprep::Format::from_extension);
+    for (flag, v) in [("--start", a.start), ("--duration", a.duration)] {
+        if v.is_some_and(|v| !(v.is_finite() && v >= 0.0)) {
+            anyhow::bail!("{flag} takes a number of seconds >= 0");
+        }
+    }
+    spec.start_s = a.start;
+    spec.duration_s = a.duration;
     let mut out = io::stdout().lock();
     let input_name = a.input.display().to_string();
     let output_name = a.output.display().to_string();

@@ -78,8 +78,8 @@ pub fn fix_file(
             ([Op::Remux { from, to }, Op::Trim { to_s, .. }], Kind::Video) => {
                 remux(input, tmp, from, to, Some(*to_s), spec)?
             }
-            ([Op::Reencode { from, to, filter, trim_to_s, max_bitrate }], Kind::Video) => {
-                reencode(input, tmp, *from, *to, filter, *trim_to_s, *max_bitrate)?
+            ([Op::Reencode { from, to, filter, start_s, trim_to_s, max_bitrate }], Kind::Video) => {
+                reencode(input, tmp, [*from, *to], filter, (*start_s, *trim_to_s), *max_bitrate)?
             }
             (_, Kind::Image) => {
                 let (bytes, changes) = image::run(input, &plan, spec.pad_color)?;
@@ -140,17 +140,17 @@ fn remux(
 fn reencode(
     input: &Path,
     tmp: &Path,
-    from: [u32; 2],
-    to: [u32; 2],
+    [from, to]: [[u32; 2]; 2],
     filter: &str,
-    trim_to_s: Option<f64>,
+    (start_s, trim_to_s): (Option<f64>, Option<f64>),
     max_bitrate: u64,
 ) -> Result<Vec<String>, FixError> {
     let r = crate::ffmpeg::Reencode {
         filter: filter.to_string(),
         width: to[0],
         height: to[1],
-        end_s: trim_to_s.map(|t| (t - 0.05).max(0.0)),
+        start_s: start_s.unwrap_or(0.0),
+        end_s: trim_to_s.map(|t| start_s.unwrap_or(0.0) + (t - 0.05).max(0.0)),
         max_bitrate: Some(max_bitrate),
     };
     let done = crate::ffmpeg::reencode_to_mp4(input, tmp, &r).map_err(FixError::Failed)?;
@@ -159,7 +159,8 @@ fn reencode(
         done.video_codec, from[0], from[1], to[0], to[1]
     )];
     if let Some(t) = trim_to_s {
-        changes.push(format!("trimmed {:.2} s -> at most {t} s", done.source_duration_s));
+        let from = start_s.map(|s| format!(" from {s} s")).unwrap_or_default();
+        changes.push(format!("trimmed {:.2} s -> at most {t} s{from}", done.source_duration_s));
     }
     if let Some(a) = done.audio {
         changes.push(format!("copied {a} audio"));
@@ -174,10 +175,9 @@ fn reencode(
 fn reencode(
     _: &Path,
     _: &Path,
-    _: [u32; 2],
-    _: [u32; 2],
+    _: [[u32; 2]; 2],
     _: &str,
-    _: Option<f64>,
+    _: (Option<f64>, Option<f64>),
     _: u64,
 ) -> Result<Vec<String>, FixError> {
     Err(FixError::Unfixable("this build has no FFmpeg (feature `ffmpeg`)".into()))

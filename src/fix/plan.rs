@@ -29,6 +29,10 @@ pub struct FixSpec {
     pub pad_color: Option<[u8; 3]>,
     /// Output format requested (e.g. from the output file's extension), if it is accepted.
     pub format: Option<Format>,
+    /// Video: where the kept part starts, in seconds (default 0).
+    pub start_s: Option<f64>,
+    /// Video: how long the kept part is, in seconds (default: up to the limit).
+    pub duration_s: Option<f64>,
 }
 
 /// One operation of a plan, in the order it runs.
@@ -91,7 +95,10 @@ pub enum Op {
         to: [u32; 2],
         /// The libavfilter graph (rotation, scale, pad or crop).
         filter: String,
-        /// Keep only the first this-many seconds.
+        /// Start the output this many seconds into the source.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        start_s: Option<f64>,
+        /// Keep only this many seconds.
         #[serde(skip_serializing_if = "Option::is_none")]
         trim_to_s: Option<f64>,
         /// Peak bitrate (bits/s) so the file fits the size limit.
@@ -147,28 +154,56 @@ pub fn plan(facts: &MediaFacts, role: Role, spec: &FixSpec) -> FixPlan {
     }
     match role {
         Role::Image => plan_image(facts, spec, findings.iter().any(|f| f.is_error())),
-        Role::Video => plan_video(facts, &findings, &spec.limits, spec.aspect),
+        Role::Video => plan_video(facts, &findings, spec),
     }
 }
 
 /// Videos: a copy when compliant; a stream copy into MP4 when only the container or the length
 /// is wrong and the codec is H.264/H.265; otherwise a re-encode to H.264 that scales, pads or
 /// crops, squares the pixels and applies the rotation.
-fn plan_video(facts: &MediaFacts, findings: &[crate::Finding], limits: &Limits, aspect: AspectMode) -> FixPlan {
+fn plan_video(facts: &MediaFacts, findings: &[crate::Finding], spec: &FixSpec) -> FixPlan {
+    let (limits, aspect) = (&spec.limits, spec.aspect);
     let kind = facts.kind;
     let errors: Vec<_> = findings.iter().filter(|f| f.is_error()).collect();
-    if errors.is_empty() {
+    let start = spec.start_s.filter(|&s| s > 0.0);
+    // The part asked for, never longer than the limit.
+    let wanted = spec.duration_s.map(|d| d.min(limits.video_max_duration_s));
+    let cut = wanted.is_some() || start.is_some();
+    if errors.is_empty() && !cut {
         return FixPlan { kind, ops: vec![Op::Copy], unfixable: None };
     }
+    if let (Some(s), Some(d)) = (start, facts.duration_s) {
+        if s >= d {
+            return FixPlan::unfixable(kind, format!("--start {s} is past the end of the {d} s video"));
+        }
+    }
+    let remaining = facts.duration_s.map(|d| d - start.unwrap_or(0.0));
+    let kept = match (wanted, remaining) {
+        (Some(w), Some(r)) => Some(w.min(r)),
+        (w, r) => w.or(r),
+    };
+    if kept.is_some_and(|k| k < limits.video_min_duration_s) {
+        return FixPlan::unfixable(
+            kind,
+            format!("the part kept would be shorter than {} s", limits.video_min_duration_s),
+        );
+    }
+    let trim_to = kept
+        .filter(|&k| k < remaining.unwrap_or(f64::MAX) || k > limits.video_max_duration_s)
+        .map(|k| k.min(limits.video_max_duration_s));
     // Container and length are fixed by stream copy when the codec can be copied into MP4;
     // anything else needs a re-encode.
     let codec_copies = facts.video_codec.as_deref().is_none_or(|c| matches!(c, "h264" | "hevc"));
-    let copyable = codec_copies && errors.iter().all(|f| matches!(f.rule, "video.format" | "video.duration"));
+    // A stream copy can only start where the file starts (a keyframe): a later --start re-encodes.
+    let copyable =
+        codec_copies && start.is_none() && errors.iter().all(|f| matches!(f.rule, "video.format" | "video.duration"));
     if kind == Kind::Video && copyable {
         let mut ops = vec![Op::Remux { from: facts.format.name(), to: "mp4" }];
         let too_long = facts.duration_s.filter(|&d| d > limits.video_max_duration_s);
-        if let Some(d) = too_long {
-            ops.push(Op::Trim { from_s: d, to_s: limits.video_max_duration_s });
+        match (trim_to, too_long) {
+            (Some(t), _) => ops.push(Op::Trim { from_s: facts.duration_s.unwrap_or(t), to_s: t }),
+            (None, Some(d)) => ops.push(Op::Trim { from_s: d, to_s: limits.video_max_duration_s }),
+            (None, None) => {}
         }
         return FixPlan { kind, ops, unfixable: None };
     }
@@ -181,12 +216,10 @@ fn plan_video(facts: &MediaFacts, findings: &[crate::Finding], limits: &Limits, 
     let duration = facts.duration_s.unwrap_or(l.video_max_duration_s).min(l.video_max_duration_s).max(1.0);
     // 90% of the size limit over the duration, less 128 kb/s for audio; CRF 20 usually stays far below.
     let max_bitrate = ((l.video_max_bytes as f64 * 8.0 * 0.9 / duration) as u64).saturating_sub(128_000).max(100_000);
-    let trim_to_s = facts.duration_s.filter(|&d| d > l.video_max_duration_s).map(|_| l.video_max_duration_s);
-    FixPlan {
-        kind,
-        ops: vec![Op::Reencode { from: [dw, dh], to: g.scaled, filter, trim_to_s, max_bitrate }],
-        unfixable: None,
-    }
+    let trim_to_s =
+        trim_to.or_else(|| remaining.filter(|&d| d > l.video_max_duration_s).map(|_| l.video_max_duration_s));
+    let op = Op::Reencode { from: [dw, dh], to: g.scaled, filter, start_s: start, trim_to_s, max_bitrate };
+    FixPlan { kind, ops: vec![op], unfixable: None }
 }
 
 /// The libavfilter graph that turns a decoded frame (stored size, any sample aspect ratio,
