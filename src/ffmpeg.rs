@@ -46,6 +46,15 @@ pub(crate) fn decode_first_and_last_frames(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Reads the next packet: `Ok(false)` at the end. (`Input::packets()` would swallow errors.)
+fn next_packet(ictx: &mut ff::format::context::Input, packet: &mut ff::Packet) -> Result<bool, String> {
+    match packet.read(ictx) {
+        Ok(()) => Ok(true),
+        Err(ff::Error::Eof) => Ok(false),
+        Err(e) => Err(format!("reading packets failed: {e}")),
+    }
+}
+
 /// Decodes packets of stream `index` until `limit` frames came out (or to the end).
 fn decode_until(
     ictx: &mut ff::format::context::Input,
@@ -57,10 +66,8 @@ fn decode_until(
     let mut frames = 0usize;
     let mut packet = ff::Packet::empty();
     loop {
-        match packet.read(ictx) {
-            Ok(()) => {}
-            Err(ff::Error::Eof) => break,
-            Err(e) => return Err(format!("reading packets failed: {e}")),
+        if !next_packet(ictx, &mut packet)? {
+            break;
         }
         if packet.stream() != index {
             continue;
@@ -170,10 +177,8 @@ pub(crate) fn remux_to_mp4(
         .max(0);
     let mut packet = ff::Packet::empty();
     loop {
-        match packet.read(&mut ictx) {
-            Ok(()) => {}
-            Err(ff::Error::Eof) => break,
-            Err(e) => return Err(format!("reading packets failed: {e}")),
+        if !next_packet(&mut ictx, &mut packet)? {
+            break;
         }
         let i = packet.stream();
         let Some(o) = map.get(i).copied().flatten() else { continue };
@@ -356,10 +361,8 @@ pub(crate) fn reencode_to_mp4(input: &Path, output: &Path, r: &Reencode) -> Resu
         Ok(())
     };
     loop {
-        match packet.read(&mut ictx) {
-            Ok(()) => {}
-            Err(ff::Error::Eof) => break,
-            Err(err) => return Err(format!("reading packets failed: {err}")),
+        if !next_packet(&mut ictx, &mut packet)? {
+            break;
         }
         let i = packet.stream();
         if i == vi {

@@ -116,23 +116,9 @@ fn a_video_probe_reads_the_moov_plus_128_kib_in_at_most_three_gets() {
         ("moov_end.mp4", &[][..]),
         ("movie.mov", &["-f", "mov"][..]),
     ] {
-        let status = std::process::Command::new("ffmpeg")
-            .args([
-                "-nostdin",
-                "-loglevel",
-                "error",
-                "-y",
-                "-f",
-                "lavfi",
-                "-i",
-                "testsrc2=size=1280x720:rate=30:duration=4",
-            ])
-            .args(["-c:v", "libx264", "-preset", "ultrafast", "-crf", "20", "-pix_fmt", "yuv420p"])
-            .args(extra)
-            .arg(dir.path().join(name))
-            .status()
-            .expect("ffmpeg is installed (scripts/setup)");
-        assert!(status.success());
+        let mut args = vec!["-crf", "20"];
+        args.extend_from_slice(extra);
+        crate::util::make_clip(&dir.path().join(name), "1280x720", 30, 4, &args);
     }
     let server = TestServer::start_in(dir.path().to_path_buf());
     let o = opts();
@@ -295,22 +281,7 @@ fn deep_over_http_reads_the_body_and_catches_mid_file_damage() {
 #[test]
 fn without_range_support_a_moov_at_the_end_means_reading_the_whole_body_and_the_report_says_so() {
     let dir = tempfile::tempdir().unwrap();
-    let status = std::process::Command::new("ffmpeg")
-        .args([
-            "-nostdin",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=1280x720:rate=30:duration=3",
-        ])
-        .args(["-c:v", "libx264", "-preset", "ultrafast", "-crf", "20", "-pix_fmt", "yuv420p"])
-        .arg(dir.path().join("moov_end.mp4"))
-        .status()
-        .expect("ffmpeg");
-    assert!(status.success());
+    crate::util::make_clip(&dir.path().join("moov_end.mp4"), "1280x720", 30, 3, &["-crf", "20"]);
     let size = std::fs::metadata(dir.path().join("moov_end.mp4")).unwrap().len();
     let server = TestServer::start_in(dir.path().to_path_buf());
     let r = remote(&server, "norange", "moov_end.mp4", Some(Role::Video), &opts());

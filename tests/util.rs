@@ -69,3 +69,18 @@ pub fn crc32(data: &[u8]) -> u32 {
     }
     !c
 }
+
+/// Makes a test clip with the ffmpeg CLI (installed by scripts/setup): a lavfi test source of
+/// `size` at `fps` for `secs`, H.264 (ultrafast) plus `extra` arguments, written to `out`.
+pub fn make_clip(out: &std::path::Path, size: &str, fps: u32, secs: u32, extra: &[&str]) {
+    let status = Command::new("ffmpeg")
+        .args(["-nostdin", "-loglevel", "error", "-y", "-f", "lavfi"])
+        .arg("-i")
+        .arg(format!("testsrc2=size={size}:rate={fps}:duration={secs}"))
+        .args(extra)
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"])
+        .arg(out)
+        .status()
+        .expect("ffmpeg is installed (scripts/setup)");
+    assert!(status.success(), "ffmpeg failed making {}", out.display());
+}
