@@ -11,8 +11,8 @@
 //!   with a rule id from the contract, severity, actual value, limit and a message that says
 //!   what to do.
 //! - [`check_inputs`] runs both over many files in parallel and builds a [`CheckReport`].
-//! - [`fix::plan`] decides the cheapest changes that make an input compliant, and
-//!   [`fix::fix_file`] carries them out atomically (images in this release).
+//! - [`fix::plan()`] decides the cheapest changes that make an input compliant, and
+//!   [`fix::fix_file()`] carries them out atomically (images in this release).
 //!
 //! ```
 //! use wanprep::{check, probe, Limits, Role};

@@ -1,6 +1,6 @@
 //! `fix`: turn a non-compliant input into a compliant file with the fewest, cheapest changes.
 //!
-//! [`plan`] (pure) decides the operations from the probe's facts; the executor carries them out
+//! [`plan()`] (pure) decides the operations from the probe's facts; the executor carries them out
 //! into a temporary file next to the output, which is probed and checked with the same code as
 //! `wanprep check` before it is renamed into place. The input is only ever opened for reading.
 //! Images are handled here; videos are copied or remuxed into MP4 (stream copy) — trimming and
