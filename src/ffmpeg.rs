@@ -100,6 +100,20 @@ pub(crate) struct Remuxed {
     pub dropped_audio: Option<String>,
 }
 
+/// Adds an output stream that carries `params` unchanged (stream copy); returns its index.
+fn add_copied_stream(octx: &mut ff::format::context::Output, params: ff::codec::Parameters) -> Result<usize, String> {
+    let mut ost =
+        octx.add_stream(ff::encoder::find(ff::codec::Id::None)).map_err(|e| format!("cannot add a stream: {e}"))?;
+    ost.set_parameters(params);
+    // The source container's codec tag (e.g. AVI's 'H264') is not valid in MP4: let the muxer
+    // choose.
+    #[allow(unsafe_code)]
+    unsafe {
+        (*ost.parameters().as_mut_ptr()).codec_tag = 0;
+    }
+    Ok(ost.index())
+}
+
 /// Codecs that are copied into MP4 as they are.
 const MP4_VIDEO: [ff::codec::Id; 2] = [ff::codec::Id::H264, ff::codec::Id::HEVC];
 const MP4_AUDIO: [ff::codec::Id; 4] = [ff::codec::Id::AAC, ff::codec::Id::MP3, ff::codec::Id::AC3, ff::codec::Id::EAC3];
@@ -152,15 +166,7 @@ pub(crate) fn remux_to_mp4(
         if !keep {
             continue;
         }
-        let mut ost = octx.add_stream(ff::encoder::find(ff::codec::Id::None)).map_err(|e| e.to_string())?;
-        ost.set_parameters(ist.parameters());
-        // The source container's codec tag (e.g. AVI's 'H264') is not valid in MP4: let the
-        // muxer choose.
-        #[allow(unsafe_code)]
-        unsafe {
-            (*ost.parameters().as_mut_ptr()).codec_tag = 0;
-        }
-        map[i] = Some(ost.index());
+        map[i] = Some(add_copied_stream(&mut octx, ist.parameters())?);
     }
     let mut opts = ff::Dictionary::new();
     opts.set("movflags", "+faststart");
@@ -279,13 +285,7 @@ pub(crate) fn reencode_to_mp4(input: &Path, output: &Path, r: &Reencode) -> Resu
     let mut ao = None;
     if let Some((_, id, _, params)) = &audio {
         if *id == ff::codec::Id::AAC {
-            let mut a = octx.add_stream(ff::encoder::find(ff::codec::Id::None)).map_err(e("cannot add audio"))?;
-            a.set_parameters(params.clone());
-            #[allow(unsafe_code)]
-            unsafe {
-                (*a.parameters().as_mut_ptr()).codec_tag = 0;
-            }
-            ao = Some(a.index());
+            ao = Some(add_copied_stream(&mut octx, params.clone())?);
             copied_audio = Some("aac".to_string());
         } else {
             dropped_audio = Some(format!("{id:?}").to_lowercase());

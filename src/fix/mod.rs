@@ -107,13 +107,13 @@ fn remux(
 ) -> Result<Vec<String>, FixError> {
     let max = spec.limits.video_max_duration_s;
     let mut margin = 0.1;
-    let r = loop {
+    let (r, trimmed_to) = loop {
         let end = trim_to_s.map(|t| (t - margin).max(0.0));
         let r = crate::ffmpeg::remux_to_mp4(input, tmp, max, end).map_err(FixError::Unfixable)?;
-        let Some(t) = trim_to_s else { break r };
+        let Some(t) = trim_to_s else { break (r, None) };
         let got = probe(tmp).ok().and_then(|f| f.duration_s).unwrap_or(0.0);
         if got <= t || margin > 1.0 {
-            break r;
+            break (r, Some(got));
         }
         margin *= 3.0;
     };
@@ -122,17 +122,22 @@ fn remux(
     } else {
         vec![format!("remuxed {} -> {} (stream copy of {})", from.to_uppercase(), to.to_uppercase(), r.video_codec)]
     };
-    if trim_to_s.is_some() {
-        let got = probe(tmp).ok().and_then(|f| f.duration_s).unwrap_or(0.0);
+    if let Some(got) = trimmed_to {
         changes.push(format!("trimmed {:.2} s -> {got:.2} s (stream copy of {})", r.source_duration_s, r.video_codec));
     }
-    if let Some(a) = r.audio {
+    audio_changes(&r, &mut changes);
+    Ok(changes)
+}
+
+/// What happened to the audio, for the change list.
+#[cfg(feature = "ffmpeg")]
+fn audio_changes(r: &crate::ffmpeg::Remuxed, changes: &mut Vec<String>) {
+    if let Some(a) = &r.audio {
         changes.push(format!("copied {a} audio"));
     }
-    if let Some(a) = r.dropped_audio {
+    if let Some(a) = &r.dropped_audio {
         changes.push(format!("dropped {a} audio (MP4 cannot carry it without re-encoding)"));
     }
-    Ok(changes)
 }
 
 /// Re-encodes to H.264 through the planned filter graph (trimmed just under `trim_to_s`).
@@ -162,12 +167,7 @@ fn reencode(
         let from = start_s.map(|s| format!(" from {s} s")).unwrap_or_default();
         changes.push(format!("trimmed {:.2} s -> at most {t} s{from}", done.source_duration_s));
     }
-    if let Some(a) = done.audio {
-        changes.push(format!("copied {a} audio"));
-    }
-    if let Some(a) = done.dropped_audio {
-        changes.push(format!("dropped {a} audio"));
-    }
+    audio_changes(&done, &mut changes);
     Ok(changes)
 }
 
