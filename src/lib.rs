@@ -26,6 +26,7 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+pub mod client;
 #[cfg(feature = "ffmpeg")]
 #[allow(unsafe_code)]
 mod ffmpeg;

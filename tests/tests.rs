@@ -1,5 +1,6 @@
 //! Integration tests: one binary, a module per area.
 
+mod dashscope_server;
 mod http_server;
 mod util;
 
@@ -11,3 +12,4 @@ mod large_files;
 mod probe_fixtures;
 mod remote;
 mod rules_boundaries;
+mod submit;

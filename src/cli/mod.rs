@@ -1,6 +1,7 @@
 //! Command-line layer: parsing, rendering, exit codes. All the work is in the library.
 
 mod args;
+mod remote;
 mod render;
 
 use std::io::{self, IsTerminal, Write};
@@ -18,7 +19,7 @@ use args::{Cli, ColorWhen, Command};
 
 /// Outcome of a command, mapped once to the contract's exit codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Outcome {
+pub(crate) enum Outcome {
     /// 0: everything compliant / done.
     Ok,
     /// 1: something is non-compliant.
@@ -49,6 +50,10 @@ pub fn run() -> ExitCode {
     let result = match cli.command {
         Command::Check(a) => cmd_check(a),
         Command::Fix(a) => cmd_fix(a),
+        Command::Submit(a) => remote::submit(a),
+        Command::Status(a) => remote::status(a),
+        Command::Wait(a) => remote::wait(a),
+        Command::Tasks(a) => remote::tasks(a),
         Command::Rules(a) => cmd_rules(a),
     };
     match result {
@@ -66,7 +71,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
 }
 
-fn color_enabled(when: ColorWhen) -> bool {
+pub(crate) fn color_enabled(when: ColorWhen) -> bool {
     match when {
         ColorWhen::Always => true,
         ColorWhen::Never => false,
@@ -78,7 +83,7 @@ fn color_enabled(when: ColorWhen) -> bool {
     }
 }
 
-fn parse_limits(pairs: &[String]) -> anyhow::Result<Limits> {
+pub(crate) fn parse_limits(pairs: &[String]) -> anyhow::Result<Limits> {
     let mut limits = Limits::default();
     for pair in pairs {
         let (name, value) =

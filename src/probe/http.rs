@@ -135,12 +135,17 @@ pub enum Opened {
 
 static CRYPTO: Once = Once::new();
 
-/// A client for remote probing: no automatic redirects (each hop is checked), no proxies from
-/// the environment, rustls with the ring provider.
-pub fn client(opts: &HttpOptions) -> Result<Client, NetworkError> {
+/// Installs rustls' ring provider once per process (reqwest panics without one).
+pub(crate) fn install_crypto() {
     CRYPTO.call_once(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();
     });
+}
+
+/// A client for remote probing: no automatic redirects (each hop is checked), no proxies from
+/// the environment, rustls with the ring provider.
+pub fn client(opts: &HttpOptions) -> Result<Client, NetworkError> {
+    install_crypto();
     Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(opts.connect_timeout)
@@ -275,13 +280,20 @@ fn send(
 
 /// `base * 2^attempt`, scaled by a jitter in [0.5, 1.5), capped at 2 s.
 fn backoff(base: Duration, attempt: u32) -> Duration {
+    base.saturating_mul(1 << attempt.min(10)).mul_f64(jitter()).min(Duration::from_secs(2))
+}
+
+/// A factor in [0.5, 1.5), different on every call: spreads retries of many clients apart.
+pub(crate) fn jitter() -> f64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-    let mut x = u64::from(nanos) ^ 0x9E37_79B9_7F4A_7C15;
+    let mut x = (u64::from(nanos) ^ 0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(COUNTER.fetch_add(1, Ordering::Relaxed).wrapping_mul(0xBF58_476D_1CE4_E5B9));
     x ^= x << 13;
     x ^= x >> 7;
     x ^= x << 17;
-    let jitter = 0.5 + (x % 1000) as f64 / 1000.0;
-    base.saturating_mul(1 << attempt.min(10)).mul_f64(jitter).min(Duration::from_secs(2))
+    0.5 + (x % 1000) as f64 / 1000.0
 }
 
 /// A reqwest error with its causes, e.g. "error sending request: connection refused".
@@ -296,7 +308,7 @@ fn describe(e: &reqwest::Error) -> String {
     format!("{kind}: {}", chain(e))
 }
 
-fn chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {
