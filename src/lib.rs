@@ -24,12 +24,10 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 #![deny(missing_docs)]
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
+pub mod av;
 pub mod client;
-#[cfg(feature = "ffmpeg")]
-#[allow(unsafe_code)]
-mod ffmpeg;
 pub mod fix;
 mod inspect;
 pub mod probe;

@@ -384,3 +384,63 @@ fn start_and_duration_choose_the_part_kept() {
         2
     );
 }
+
+#[test]
+fn a_killed_video_fix_stops_the_ffmpeg_helper_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("wide.mp4");
+    // 4:1 needs padding, so a re-encode that runs for seconds.
+    crate::util::make_clip(&input, "2400x600", 30, 20, &[]);
+    let out = dir.path().join("fixed.mp4");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wanprep"))
+        .args(["fix", input.to_str().unwrap(), "-o", out.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let temp_files = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p != &input && p != &out)
+            .collect()
+    };
+    let start = std::time::Instant::now();
+    while !temp_files().iter().any(|p| std::fs::metadata(p).is_ok_and(|m| m.len() > 0)) {
+        assert!(start.elapsed().as_secs() < 60, "the encode never started writing");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL: wanprep cannot clean up; the helper must notice.
+    child.wait().unwrap();
+    let start = std::time::Instant::now();
+    while !temp_files().is_empty() {
+        assert!(start.elapsed().as_secs() < 10, "the helper kept writing: {:?}", temp_files());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(!out.exists(), "a partial output is visible");
+}
+
+#[test]
+fn only_the_helper_links_ffmpeg() {
+    let ldd =
+        |exe: &str| String::from_utf8(std::process::Command::new("ldd").arg(exe).output().unwrap().stdout).unwrap();
+    assert!(!ldd(env!("CARGO_BIN_EXE_wanprep")).contains("libavcodec"), "wanprep should start without FFmpeg");
+    assert!(ldd(env!("CARGO_BIN_EXE_wanprep-av")).contains("libavcodec"));
+}
+
+#[test]
+fn the_helper_refuses_what_is_not_a_request() {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wanprep-av"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"{\"op\": \"format_disk\"}").unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(o.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not a request"));
+}

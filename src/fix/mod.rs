@@ -15,6 +15,7 @@ use serde::Serialize;
 
 pub use plan::{fit, plan, AspectMode, FixPlan, FixSpec, Geometry, Op};
 
+use crate::av;
 use crate::probe::{probe, Kind, MediaFacts};
 use crate::rules::{check, is_compliant, Finding, Role};
 
@@ -96,7 +97,6 @@ pub fn fix_file(
 /// Stream copy into MP4, trimmed to `trim_to_s` when given. The cut is placed a little before
 /// the limit (frames decoded before the cut may display just after it), and moved earlier if
 /// the result still comes out long.
-#[cfg(feature = "ffmpeg")]
 fn remux(
     input: &Path,
     tmp: &Path,
@@ -109,7 +109,16 @@ fn remux(
     let mut margin = 0.1;
     let (r, trimmed_to) = loop {
         let end = trim_to_s.map(|t| (t - margin).max(0.0));
-        let r = crate::ffmpeg::remux_to_mp4(input, tmp, max, end).map_err(FixError::Unfixable)?;
+        let r = run_av(&av::Request::Remux {
+            input: input.to_path_buf(),
+            output: tmp.to_path_buf(),
+            max_duration_s: max,
+            end_s: end,
+        })
+        .map_err(|e| match e {
+            AvFailure::Refused(why) => FixError::Unfixable(why),
+            AvFailure::Other(e) => e,
+        })?;
         let Some(t) = trim_to_s else { break (r, None) };
         let got = probe(tmp).ok().and_then(|f| f.duration_s).unwrap_or(0.0);
         if got <= t || margin > 1.0 {
@@ -130,8 +139,7 @@ fn remux(
 }
 
 /// What happened to the audio, for the change list.
-#[cfg(feature = "ffmpeg")]
-fn audio_changes(r: &crate::ffmpeg::Remuxed, changes: &mut Vec<String>) {
+fn audio_changes(r: &av::Remuxed, changes: &mut Vec<String>) {
     if let Some(a) = &r.audio {
         changes.push(format!("copied {a} audio"));
     }
@@ -141,7 +149,6 @@ fn audio_changes(r: &crate::ffmpeg::Remuxed, changes: &mut Vec<String>) {
 }
 
 /// Re-encodes to H.264 through the planned filter graph (trimmed just under `trim_to_s`).
-#[cfg(feature = "ffmpeg")]
 fn reencode(
     input: &Path,
     tmp: &Path,
@@ -150,7 +157,7 @@ fn reencode(
     (start_s, trim_to_s): (Option<f64>, Option<f64>),
     max_bitrate: u64,
 ) -> Result<Vec<String>, FixError> {
-    let r = crate::ffmpeg::Reencode {
+    let spec = av::Reencode {
         filter: filter.to_string(),
         width: to[0],
         height: to[1],
@@ -158,7 +165,12 @@ fn reencode(
         end_s: trim_to_s.map(|t| start_s.unwrap_or(0.0) + (t - 0.05).max(0.0)),
         max_bitrate: Some(max_bitrate),
     };
-    let done = crate::ffmpeg::reencode_to_mp4(input, tmp, &r).map_err(FixError::Failed)?;
+    let done = run_av(&av::Request::Reencode { input: input.to_path_buf(), output: tmp.to_path_buf(), spec }).map_err(
+        |e| match e {
+            AvFailure::Refused(why) => FixError::Failed(why),
+            AvFailure::Other(e) => e,
+        },
+    )?;
     let mut changes = vec![format!(
         "re-encoded {} -> H.264, {}x{} (displayed) -> {}x{}, square pixels",
         done.video_codec, from[0], from[1], to[0], to[1]
@@ -171,21 +183,24 @@ fn reencode(
     Ok(changes)
 }
 
-#[cfg(not(feature = "ffmpeg"))]
-fn reencode(
-    _: &Path,
-    _: &Path,
-    _: [[u32; 2]; 2],
-    _: &str,
-    _: (Option<f64>, Option<f64>),
-    _: u64,
-) -> Result<Vec<String>, FixError> {
-    Err(FixError::Unfixable("this build has no FFmpeg (feature `ffmpeg`)".into()))
+enum AvFailure {
+    /// FFmpeg looked at the input and said no (or failed on it).
+    Refused(String),
+    /// No helper, a crash, cancellation.
+    Other(FixError),
 }
 
-#[cfg(not(feature = "ffmpeg"))]
-fn remux(_: &Path, _: &Path, _: &str, _: &str, _: Option<f64>, _: &FixSpec) -> Result<Vec<String>, FixError> {
-    Err(FixError::Unfixable("this build has no FFmpeg (feature `ffmpeg`)".into()))
+/// Runs a remux or re-encode in the FFmpeg helper.
+fn run_av(req: &av::Request) -> Result<av::Remuxed, AvFailure> {
+    match av::run(req, None) {
+        Ok(av::Response::Written(r)) => Ok(r),
+        Ok(av::Response::Failed(why)) => Err(AvFailure::Refused(why)),
+        Ok(av::Response::Decoded) => {
+            Err(AvFailure::Other(FixError::Failed("unexpected answer from the FFmpeg helper".into())))
+        }
+        Err(e @ av::AvError::Missing) => Err(AvFailure::Other(FixError::Unfixable(e.to_string()))),
+        Err(e) => Err(AvFailure::Other(FixError::Failed(e.to_string()))),
+    }
 }
 
 fn refuse_overwriting_input(input: &Path, output: &Path) -> Result<(), FixError> {

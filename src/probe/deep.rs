@@ -75,16 +75,13 @@ fn decode_image_data(data: &[u8], facts: &mut MediaFacts) {
     }
 }
 
-#[cfg(feature = "ffmpeg")]
+/// Decodes in the FFmpeg helper; without one installed the facts stay header-only
+/// (`deep_checked` false).
 fn decode_video(path: &Path, facts: &mut MediaFacts) -> io::Result<()> {
-    match crate::ffmpeg::decode_first_and_last_frames(path) {
-        Ok(()) => facts.deep_checked = true,
-        Err(e) => facts.flag(format!("decoding failed: {e}")),
+    match crate::av::decode_ends(path) {
+        Ok(None) => facts.deep_checked = true,
+        Ok(Some(e)) => facts.flag(format!("decoding failed: {e}")),
+        Err(_) => {}
     }
-    Ok(())
-}
-
-#[cfg(not(feature = "ffmpeg"))]
-fn decode_video(_path: &Path, _facts: &mut MediaFacts) -> io::Result<()> {
     Ok(())
 }

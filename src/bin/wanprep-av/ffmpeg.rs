@@ -1,13 +1,13 @@
-//! The one place that talks to FFmpeg (system libraries via `ffmpeg-next`).
-//!
-//! Used by `--deep` to decode the first and the last frames of a video: a file whose headers
-//! are fine but whose bitstream is damaged fails here.
+//! The one place that talks to FFmpeg (system libraries via `ffmpeg-next`): decoding the first
+//! and last frames (`--deep`), stream-copy remux and trim, and re-encoding through a
+//! libavfilter graph.
 
 use std::path::Path;
 use std::sync::Once;
 
 use ff::Rescale;
 use ffmpeg_next as ff;
+use wanprep::av::{Reencode, Remuxed};
 
 static INIT: Once = Once::new();
 
@@ -20,7 +20,7 @@ fn init() {
 
 /// Decodes the first frame, then seeks near the end and decodes every frame to the end.
 /// Returns a human-readable reason on failure.
-pub(crate) fn decode_first_and_last_frames(path: &Path) -> Result<(), String> {
+pub fn decode_first_and_last_frames(path: &Path) -> Result<(), String> {
     init();
     let mut ictx = ff::format::input(path).map_err(|e| format!("FFmpeg cannot open the file: {e}"))?;
     let stream = ictx.streams().best(ff::media::Type::Video).ok_or("FFmpeg finds no video stream")?;
@@ -87,19 +87,6 @@ fn decode_until(
     Ok(frames)
 }
 
-/// What a remux did.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Remuxed {
-    /// Duration of the source in seconds (container's view).
-    pub source_duration_s: f64,
-    /// Codec of the video stream copied.
-    pub video_codec: String,
-    /// Audio codec copied, if any.
-    pub audio: Option<String>,
-    /// Audio stream left out because MP4 cannot carry its codec, if any.
-    pub dropped_audio: Option<String>,
-}
-
 /// Adds an output stream that carries `params` unchanged (stream copy); returns its index.
 fn add_copied_stream(octx: &mut ff::format::context::Output, params: ff::codec::Parameters) -> Result<usize, String> {
     let mut ost =
@@ -127,12 +114,7 @@ const MP4_AUDIO: [ff::codec::Id; 4] = [ff::codec::Id::AAC, ff::codec::Id::MP3, f
 /// decoding time is at or past it are dropped (so every kept frame still has its references),
 /// audio packets whose presentation time is. Without it, a source longer than `max_duration_s`
 /// is refused.
-pub(crate) fn remux_to_mp4(
-    input: &Path,
-    output: &Path,
-    max_duration_s: f64,
-    end_s: Option<f64>,
-) -> Result<Remuxed, String> {
+pub fn remux_to_mp4(input: &Path, output: &Path, max_duration_s: f64, end_s: Option<f64>) -> Result<Remuxed, String> {
     init();
     let mut ictx = ff::format::input(input).map_err(|e| format!("FFmpeg cannot open the file: {e}"))?;
     let duration = ictx.duration() as f64 / f64::from(ff::ffi::AV_TIME_BASE);
@@ -213,28 +195,10 @@ pub(crate) fn remux_to_mp4(
     })
 }
 
-/// Settings for [`reencode_to_mp4`], decided by the fix planner.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Reencode {
-    /// libavfilter graph from the decoded frame to the encoder's input (rotation, scale,
-    /// square pixels, pad or crop, yuv420p).
-    pub filter: String,
-    /// Output frame size.
-    pub width: u32,
-    /// Output frame size.
-    pub height: u32,
-    /// Frames before this time (s, from the start) are dropped; the output starts there.
-    pub start_s: f64,
-    /// Frames at or after this time (s, from the start) are dropped.
-    pub end_s: Option<f64>,
-    /// Peak bitrate in bits/s so the file fits its size limit (None: quality-only).
-    pub max_bitrate: Option<u64>,
-}
-
 /// Decodes the best video stream, runs it through `r.filter`, encodes H.264 (libx264,
 /// yuv420p, CRF 20, veryfast) into an MP4 with `+faststart`, keeping the frame rate; an AAC
 /// audio stream is copied, others are dropped. Returns the remux-style summary.
-pub(crate) fn reencode_to_mp4(input: &Path, output: &Path, r: &Reencode) -> Result<Remuxed, String> {
+pub fn reencode_to_mp4(input: &Path, output: &Path, r: &Reencode) -> Result<Remuxed, String> {
     init();
     fn e(what: &'static str) -> impl Fn(ff::Error) -> String {
         move |err| format!("{what}: {err}")

@@ -1,0 +1,65 @@
+//! `wanprep-av`: the FFmpeg helper of wanprep. Reads one JSON request on stdin, does the work
+//! with the system FFmpeg, writes one JSON answer on stdout. See `wanprep::av`.
+#![deny(missing_docs)]
+
+mod ffmpeg;
+
+use std::io::{Read, Write};
+use std::process::ExitCode;
+
+use wanprep::av::{Request, Response};
+
+fn main() -> ExitCode {
+    let mut input = Vec::new();
+    if std::io::stdin().take(1 << 20).read_to_end(&mut input).is_err() {
+        eprintln!("wanprep-av: cannot read the request");
+        return ExitCode::from(2);
+    }
+    let req: Request = match serde_json::from_slice(&input) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("wanprep-av: not a request ({e}); this program is run by wanprep");
+            return ExitCode::from(2);
+        }
+    };
+    watch_parent(match &req {
+        Request::DecodeEnds { .. } => None,
+        Request::Remux { output, .. } | Request::Reencode { output, .. } => Some(output.clone()),
+    });
+    let answer = match req {
+        Request::DecodeEnds { path } => match ffmpeg::decode_first_and_last_frames(&path) {
+            Ok(()) => Response::Decoded,
+            Err(e) => Response::Failed(e),
+        },
+        Request::Remux { input, output, max_duration_s, end_s } => {
+            match ffmpeg::remux_to_mp4(&input, &output, max_duration_s, end_s) {
+                Ok(r) => Response::Written(r),
+                Err(e) => Response::Failed(e),
+            }
+        }
+        Request::Reencode { input, output, spec } => match ffmpeg::reencode_to_mp4(&input, &output, &spec) {
+            Ok(r) => Response::Written(r),
+            Err(e) => Response::Failed(e),
+        },
+    };
+    let mut out = std::io::stdout().lock();
+    match serde_json::to_writer(&mut out, &answer).map(|_| out.flush()) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::from(2),
+    }
+}
+
+/// If wanprep dies (killed, crashed), stop too: remove the partial output and exit, rather than
+/// encode for nobody. A dead parent shows as a changed parent id (the process is re-parented).
+fn watch_parent(partial_output: Option<std::path::PathBuf>) {
+    let parent = std::os::unix::process::parent_id();
+    std::thread::spawn(move || loop {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        if std::os::unix::process::parent_id() != parent {
+            if let Some(p) = &partial_output {
+                let _ = std::fs::remove_file(p);
+            }
+            std::process::exit(3);
+        }
+    });
+}
