@@ -77,7 +77,9 @@ impl TransportError {
 pub struct Transport {
     config: Config,
     api: Client,
-    plain: Client,
+    /// Built on first use: setting up TLS parses the system's certificates (milliseconds),
+    /// and a resumed submit never needs this client.
+    plain: std::sync::OnceLock<Client>,
 }
 
 /// A successful answer from the API: its body and request id.
@@ -110,14 +112,7 @@ impl Transport {
             .user_agent(ua)
             .build()
             .map_err(setup)?;
-        let plain = Client::builder()
-            .redirect(reqwest::redirect::Policy::limited(5))
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(None)
-            .user_agent(ua)
-            .build()
-            .map_err(setup)?;
-        Ok(Transport { config, api, plain })
+        Ok(Transport { config, api, plain: std::sync::OnceLock::new() })
     }
 
     /// The configuration.
@@ -127,7 +122,16 @@ impl Transport {
 
     /// A client with no credentials, for upload hosts and result URLs.
     pub fn plain(&self) -> &Client {
-        &self.plain
+        self.plain.get_or_init(|| {
+            Client::builder()
+                .redirect(reqwest::redirect::Policy::limited(5))
+                .connect_timeout(Duration::from_secs(10))
+                .timeout(None)
+                .user_agent(concat!("wanprep/", env!("CARGO_PKG_VERSION")))
+                .build()
+                // Only fails when the TLS backend cannot initialise, which `new` already proved.
+                .unwrap_or_else(|_| Client::new())
+        })
     }
 
     fn authorized(&self, rb: RequestBuilder) -> RequestBuilder {
