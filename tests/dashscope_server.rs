@@ -69,6 +69,8 @@ pub struct Knobs {
     pub cut_result_once: AtomicBool,
     /// Send results in 16 KiB pieces with this pause (ms) between them.
     pub slow_result_ms: AtomicU32,
+    /// Queries answer 302 to the storage host (a key must never follow it).
+    pub redirect_queries: AtomicBool,
     /// The storage host answers the next form POST with "Policy expired".
     pub expire_policy_once: AtomicBool,
 }
@@ -321,6 +323,10 @@ fn get_policy(state: &Arc<Inner>, query: &str) -> Response<Body> {
 
 fn query_task(state: &Arc<Inner>, id: &str) -> Response<Body> {
     let k = &state.knobs;
+    if k.redirect_queries.load(Ordering::SeqCst) {
+        let to = format!("{}/steal/{id}", state.storage_base.lock().unwrap());
+        return Response::builder().status(302).header(header::LOCATION, to).body(Body::empty()).unwrap();
+    }
     if k.poll_errors.load(Ordering::SeqCst) > 0 {
         let left = k.poll_errors.fetch_sub(1, Ordering::SeqCst);
         return if left % 2 == 1 {

@@ -474,3 +474,27 @@ fn ctrl_c_while_waiting_leaves_the_task_running_and_says_how_to_resume() {
     assert!(t.contains("interrupted") && t.contains("wanprep wait 0385dc79"), "{t}");
     assert_eq!(env.stand.count("POST", "/api/v1/tasks/"), 0, "nothing cancelled the task");
 }
+
+#[test]
+fn the_key_never_follows_a_redirect() {
+    let env = Env::new();
+    env.stand.knobs().redirect_queries.store(true, Ordering::SeqCst);
+    let o = env.submit(&["--wait"]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert!(env.stand.log().iter().all(|l| !l.path.starts_with("/steal")), "a redirect was followed");
+    assert_eq!(env.stand.creates(), 1);
+}
+
+#[test]
+fn a_resumed_job_whose_result_is_saved_needs_no_force() {
+    let env = Env::new();
+    assert_eq!(code(&env.submit(&["--wait"])), 0);
+    let again = env.submit(&["--wait"]);
+    assert_eq!(code(&again), 0, "{}", text(&again));
+    assert!(text(&again).contains("already saved"), "{}", text(&again));
+    assert_eq!(env.stand.creates(), 1);
+    // Another job must not take over that file.
+    let other = env.submit(&["--wait", "--mode", "wan-pro"]);
+    assert_eq!(code(&other), 2, "{}", text(&other));
+    assert_eq!(env.stand.creates(), 1, "refused before creating");
+}

@@ -207,12 +207,13 @@ pub fn submit(a: SubmitArgs) -> anyhow::Result<Outcome> {
     }
 
     let mut client = Client::new(config)?;
-    if a.wait {
-        // Refuse before paying for a task whose result could not be saved.
-        let known = client.recorded_output_by_path(&out);
-        if !known {
-            output_free(&client, &out, None, a.force)?;
-        }
+    if a.wait && !a.new {
+        // Refuse before paying for a task whose result could not be saved — unless OUTPUT is
+        // the saved result of the very task this run resumes.
+        let resumed = client.existing(&job)?.and_then(|e| e.task_id);
+        output_free(&client, &out, resumed.as_deref(), a.force)?;
+    } else if a.wait {
+        output_free(&client, &out, None, a.force)?;
     }
     let mut progress = Progress::new(a.json);
     let submitted = match client.submit(&job, a.new, &mut |e| progress.on(e)) {

@@ -241,6 +241,8 @@ pub struct Client {
     transport: Transport,
     journal: Journal,
     uploader: Uploader,
+    /// Content digests by input, so a file is hashed once per process.
+    digests: std::collections::HashMap<String, String>,
 }
 
 /// Attempts of a create refused with 429 (no task was made, so sending again is safe).
@@ -251,7 +253,7 @@ impl Client {
     pub fn new(config: Config) -> Result<Client, SubmitError> {
         let journal = Journal::open(&config.state_dir)?;
         let transport = Transport::new(config).map_err(SubmitError::Network)?;
-        Ok(Client { transport, journal, uploader: Uploader::new() })
+        Ok(Client { transport, journal, uploader: Uploader::new(), digests: Default::default() })
     }
 
     /// The journal.
@@ -276,18 +278,8 @@ impl Client {
         force_new: bool,
         on: &mut dyn FnMut(Event<'_>),
     ) -> Result<Submitted, SubmitError> {
-        let image_digest = digest_input(&job.image)?;
-        let video_digest = digest_input(&job.video)?;
+        let (fingerprint, image_digest, video_digest) = self.fingerprint(job)?;
         let endpoint = self.transport.config().base_url.to_string();
-        let fingerprint = hex(&Sha256::digest(
-            format!(
-                "wanprep-job-v1\n{image_digest}\n{video_digest}\n{}\n{}\n{}\n{endpoint}",
-                job.mode.as_str(),
-                job.watermark,
-                job.check_image
-            )
-            .as_bytes(),
-        ));
         let key_tag = self.key_tag();
         let key = journal::JobKey {
             fingerprint: &fingerprint,
@@ -364,6 +356,52 @@ impl Client {
         self.journal.created(id, &created.output.task_id, status)?;
         on(Event::Created { task_id: &created.output.task_id });
         Ok(Submitted::Created { task_id: created.output.task_id })
+    }
+
+    fn digest(&mut self, input: &str) -> Result<String, SubmitError> {
+        if let Some(d) = self.digests.get(input) {
+            return Ok(d.clone());
+        }
+        let d = digest_input(input)?;
+        self.digests.insert(input.to_string(), d.clone());
+        Ok(d)
+    }
+
+    /// The job's fingerprint (and the two input digests): contents, parameters, endpoint and
+    /// account, so another account or endpoint never resumes this account's task.
+    fn fingerprint(&mut self, job: &Job) -> Result<(String, String, String), SubmitError> {
+        let image_digest = self.digest(&job.image)?;
+        let video_digest = self.digest(&job.video)?;
+        let fingerprint = hex(&Sha256::digest(
+            format!(
+                "wanprep-job-v1\n{image_digest}\n{video_digest}\n{}\n{}\n{}\n{}\n{}",
+                job.mode.as_str(),
+                job.watermark,
+                job.check_image,
+                self.transport.config().base_url,
+                self.key_tag()
+            )
+            .as_bytes(),
+        ));
+        Ok((fingerprint, image_digest, video_digest))
+    }
+
+    /// The task a plain re-run of `submit` would resume, if any (nothing is sent).
+    pub fn existing(&mut self, job: &Job) -> Result<Option<Entry>, SubmitError> {
+        let (fingerprint, ..) = self.fingerprint(job)?;
+        let key_tag = self.key_tag();
+        let key = journal::JobKey {
+            fingerprint: &fingerprint,
+            key_tag: &key_tag,
+            image: &job.image,
+            video: &job.video,
+            mode: job.mode.as_str(),
+            watermark: job.watermark,
+        };
+        Ok(match self.journal_lookup(&key)? {
+            Some(Ok(Submitted::Resumed(e))) => Some(*e),
+            _ => None,
+        })
     }
 
     fn journal_lookup(
@@ -452,12 +490,6 @@ impl Client {
         let path = PathBuf::from(e.output_path?);
         let len = std::fs::metadata(&path).ok()?.len();
         (Some(len as i64) == e.output_bytes).then_some(path)
-    }
-
-    /// Whether some journal entry names `out` as its output (a re-run of the same job).
-    pub fn recorded_output_by_path(&self, out: &Path) -> bool {
-        let want = out.display().to_string();
-        self.journal.list().map(|l| l.iter().any(|e| e.output_path.as_deref() == Some(want.as_str()))).unwrap_or(false)
     }
 
     /// The output path recorded for a task, if any (downloaded or not).
