@@ -10,7 +10,7 @@ use reqwest::Url;
 /// The model every request names.
 pub const MODEL: &str = "wan2.2-animate-move";
 
-/// An API key. Its `Debug` and `Display` never show it; only [`ApiKey::expose`] does, and only
+/// An API key. Its `Debug` never shows it (there is no `Display`); only the transport reads it, and only
 /// the transport calls that, for requests to the API host.
 #[derive(Clone)]
 pub struct ApiKey(String);
