@@ -10,8 +10,8 @@ use reqwest::Url;
 /// The model every request names.
 pub const MODEL: &str = "wan2.2-animate-move";
 
-/// An API key. Its `Debug` never shows it (there is no `Display`); only the transport reads it, and only
-/// the transport calls that, for requests to the API host.
+/// An API key. Its `Debug` never shows it and there is no `Display`: only the transport reads
+/// it, for requests to the API host.
 #[derive(Clone)]
 pub struct ApiKey(String);
 
