@@ -37,6 +37,9 @@ pub struct Reencode {
     pub end_s: Option<f64>,
     /// Peak bitrate in bits/s so the file fits its size limit (None: quality-only).
     pub max_bitrate: Option<u64>,
+    /// Play the kept part again from its start until the output lasts this long (s).
+    #[serde(default)]
+    pub loop_to_s: Option<f64>,
 }
 
 /// What a remux or re-encode did.
@@ -52,10 +55,37 @@ pub struct Remuxed {
     pub dropped_audio: Option<String>,
 }
 
+/// What FFmpeg's demuxer says about a video, for containers wanprep's own probe does not read
+/// (MKV, WebM, FLV, MPEG-TS, …).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamInfo {
+    /// Stored frame width.
+    pub width: u32,
+    /// Stored frame height.
+    pub height: u32,
+    /// Sample aspect ratio, when not square.
+    pub sar: Option<[u32; 2]>,
+    /// Degrees clockwise from stored to displayed.
+    pub rotation: u16,
+    /// Container duration.
+    pub duration_s: Option<f64>,
+    /// Video codec (FFmpeg's name, lower case).
+    pub codec: String,
+    /// Average frame rate.
+    pub frame_rate: Option<f64>,
+    /// Audio codec, if there is audio.
+    pub audio_codec: Option<String>,
+}
+
 /// One job for the helper.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "op")]
 pub enum Request {
+    /// Read the best video stream's facts with FFmpeg's demuxer.
+    Probe {
+        /// The video.
+        path: PathBuf,
+    },
     /// Decode the first frame and the frames near the end.
     DecodeEnds {
         /// The video.
@@ -89,6 +119,8 @@ pub enum Request {
 pub enum Response {
     /// Decoded fine.
     Decoded,
+    /// The facts of a [`Request::Probe`].
+    Probed(StreamInfo),
     /// Remuxed or re-encoded.
     Written(Remuxed),
     /// FFmpeg refused or failed, with a reason for people.
@@ -126,8 +158,9 @@ pub fn helper_path() -> Option<PathBuf> {
     std::env::split_paths(&path).map(|d| d.join(HELPER)).find(|p| p.is_file())
 }
 
-/// Runs one request in the helper. With `cancel`, the helper is killed as soon as it is set.
-pub fn run(req: &Request, cancel: Option<&AtomicBool>) -> Result<Response, AvError> {
+/// Runs one request in the helper. With `cancel`, the helper is killed as soon as it is set;
+/// `progress` gets the seconds of output written so far, as the helper reports them.
+pub fn run(req: &Request, cancel: Option<&AtomicBool>, progress: Option<&dyn Fn(f64)>) -> Result<Response, AvError> {
     let exe = helper_path().ok_or(AvError::Missing)?;
     let body = serde_json::to_vec(req).map_err(|e| AvError::Crashed(format!("cannot encode the request: {e}")))?;
     let mut child = Command::new(&exe)
@@ -140,10 +173,20 @@ pub fn run(req: &Request, cancel: Option<&AtomicBool>) -> Result<Response, AvErr
         // A helper that died at once shows up in its exit status below.
         let _ = stdin.write_all(&body);
     }
-    // Read the pipes on threads so a chatty helper never blocks on a full pipe.
+    // Read the pipes on threads so a chatty helper never blocks on a full pipe. Progress lines
+    // on stderr come back through a channel; everything else is kept for error messages.
     let out = child.stdout.take().map(read_all);
-    let err = child.stderr.take().map(read_all);
+    let (tx, rx) = std::sync::mpsc::channel::<f64>();
+    let err = child.stderr.take().map(|e| read_stderr(e, tx));
+    let report = |rx: &std::sync::mpsc::Receiver<f64>| {
+        if let Some(p) = progress {
+            if let Some(last) = rx.try_iter().last() {
+                p(last);
+            }
+        }
+    };
     let status = loop {
+        report(&rx);
         if let Some(s) = child.try_wait().map_err(|e| AvError::Crashed(e.to_string()))? {
             break s;
         }
@@ -169,6 +212,34 @@ pub fn run(req: &Request, cancel: Option<&AtomicBool>) -> Result<Response, AvErr
     }
 }
 
+/// The helper's stderr: `progress SECONDS` lines go to `tx`, the rest is returned (bounded).
+fn read_stderr<R: std::io::Read + Send + 'static>(
+    r: R,
+    tx: std::sync::mpsc::Sender<f64>,
+) -> std::thread::JoinHandle<Vec<u8>> {
+    use std::io::BufRead;
+    std::thread::spawn(move || {
+        let mut kept = Vec::new();
+        for line in std::io::BufReader::new(r).split(b'\n').map_while(Result::ok) {
+            let text = String::from_utf8_lossy(&line);
+            match text.strip_prefix(PROGRESS_PREFIX).and_then(|v| v.trim().parse::<f64>().ok()) {
+                Some(secs) => {
+                    let _ = tx.send(secs);
+                }
+                None if kept.len() < 64 * 1024 => {
+                    kept.extend_from_slice(&line);
+                    kept.push(b'\n');
+                }
+                None => {}
+            }
+        }
+        kept
+    })
+}
+
+/// What the helper prints on stderr before the seconds of output written so far.
+pub const PROGRESS_PREFIX: &str = "progress ";
+
 fn read_all<R: std::io::Read + Send + 'static>(mut r: R) -> std::thread::JoinHandle<Vec<u8>> {
     std::thread::spawn(move || {
         let mut v = Vec::new();
@@ -180,11 +251,20 @@ fn read_all<R: std::io::Read + Send + 'static>(mut r: R) -> std::thread::JoinHan
 /// Decodes a video's first and last frames in the helper: `Ok(None)` when they decode,
 /// `Ok(Some(reason))` when FFmpeg fails on them (or crashes), `Err` when there is no helper.
 pub fn decode_ends(path: &Path) -> Result<Option<String>, AvError> {
-    match run(&Request::DecodeEnds { path: path.to_path_buf() }, None) {
+    match run(&Request::DecodeEnds { path: path.to_path_buf() }, None, None) {
         Ok(Response::Decoded) => Ok(None),
         Ok(Response::Failed(why)) => Ok(Some(why)),
-        Ok(Response::Written(_)) => Err(AvError::Crashed("unexpected answer".into())),
+        Ok(_) => Err(AvError::Crashed("unexpected answer".into())),
         Err(AvError::Crashed(why)) => Ok(Some(why)),
         Err(e) => Err(e),
+    }
+}
+
+/// Reads a video's facts with FFmpeg, in the helper.
+pub fn probe_stream(path: &Path) -> Result<StreamInfo, AvError> {
+    match run(&Request::Probe { path: path.to_path_buf() }, None, None)? {
+        Response::Probed(info) => Ok(info),
+        Response::Failed(why) => Err(AvError::Crashed(why)),
+        _ => Err(AvError::Crashed("unexpected answer".into())),
     }
 }

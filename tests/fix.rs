@@ -220,10 +220,9 @@ fn h264_in_a_container_the_api_refuses_is_remuxed_to_faststart_mp4() {
 }
 
 #[test]
-fn videos_this_build_cannot_fix_exit_1_with_the_reason_and_leave_no_output() {
+fn videos_that_cannot_be_fixed_exit_1_with_the_reason_and_leave_no_output() {
     let dir = tempfile::tempdir().unwrap();
     for (rel, why) in [
-        ("video/vp9_320x240.webm", "re-encoded"),
         ("video/dur_1.9s_10fps.mp4", "shorter than 2 s"),
         ("video/truncated_moov_end.mp4", "damaged"),
         ("video/audio_only.mp4", "no video stream"),
@@ -443,4 +442,133 @@ fn the_helper_refuses_what_is_not_a_request() {
     assert_eq!(o.status.code(), Some(2));
     assert!(o.stdout.is_empty());
     assert!(String::from_utf8_lossy(&o.stderr).contains("not a request"));
+}
+
+#[test]
+fn extend_loop_makes_a_short_clip_long_enough_and_loops_its_audio_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("short.mp4");
+    crate::util::make_clip(
+        &input,
+        "320x240",
+        25,
+        1,
+        &["-f", "lavfi", "-i", "sine=frequency=440:duration=1", "-c:a", "aac", "-shortest"],
+    );
+    let out = dir.path().join("long.mp4");
+    let refused = wanprep(&["fix", input.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert_eq!(code(&refused), 1);
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--extend loop"));
+    assert!(!out.exists());
+
+    let o = wanprep(&["fix", input.to_str().unwrap(), "-o", out.to_str().unwrap(), "--extend", "loop", "--json"]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let doc = json(&o);
+    let d = doc["media"]["duration_s"].as_f64().unwrap();
+    assert!((2.0..=2.3).contains(&d), "duration {d}");
+    let changes = doc["changes"].to_string();
+    assert!(changes.contains("looped"), "{changes}");
+    // Both streams run the whole length (the audio was looped with the video).
+    let probe = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "stream=codec_type,duration", "-of", "csv=p=0"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&probe.stdout).to_string();
+    let audio: f64 = text
+        .lines()
+        .find(|l| l.starts_with("audio"))
+        .and_then(|l| l.split(',').nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no audio stream: {text}"));
+    assert!(audio > 1.8, "audio lasts {audio} s: {text}");
+}
+
+/// `codec,duration` of the audio stream of `path`, by ffprobe.
+fn audio_stream(path: &Path) -> Option<(String, f64)> {
+    let o = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "a", "-show_entries", "stream=codec_name,duration", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    let mut it = text.trim().split(',');
+    Some((it.next()?.to_string(), it.next()?.parse().ok()?))
+}
+
+#[test]
+fn audio_mp4_cannot_carry_is_re_encoded_to_aac_in_a_remux_and_in_a_re_encode() {
+    let dir = tempfile::tempdir().unwrap();
+    // Remux path: H.264 + Opus in MKV.
+    let mkv = dir.path().join("opus.mkv");
+    crate::util::make_clip(&mkv, "320x240", 25, 3, &["-f", "lavfi", "-i", "sine=duration=3", "-c:a", "libopus"]);
+    // Re-encode path: MJPEG + 22.05 kHz PCM in AVI, too wide.
+    let avi = dir.path().join("pcm.avi");
+    let status = std::process::Command::new("ffmpeg")
+        .args([
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=2400x600:rate=25:duration=3",
+        ])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=duration=3:sample_rate=22050",
+            "-ac",
+            "1",
+            "-c:v",
+            "mjpeg",
+            "-c:a",
+            "pcm_s16le",
+        ])
+        .arg(&avi)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for (input, source) in [(&mkv, "opus"), (&avi, "pcm_s16le")] {
+        let out = dir.path().join(format!("{source}.mp4"));
+        let o = wanprep(&["fix", input.to_str().unwrap(), "-o", out.to_str().unwrap(), "--json"]);
+        assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stdout));
+        let doc = json(&o);
+        let changes = doc["changes"].to_string();
+        assert!(changes.contains(&format!("re-encoded {source} audio -> AAC")), "{changes}");
+        let (codec, secs) = audio_stream(&out).expect("an audio stream");
+        assert_eq!(codec, "aac");
+        assert!((secs - 3.0).abs() < 0.1, "audio lasts {secs} s");
+    }
+}
+
+#[test]
+fn a_container_the_probe_does_not_read_is_measured_by_ffmpeg_and_re_encoded_when_the_codec_cannot_be_copied() {
+    let dir = tempfile::tempdir().unwrap();
+    // VP9 in WebM: MP4 cannot take the codec as the API wants it, so a re-encode, sized from
+    // what FFmpeg's demuxer reports (wanprep's own probe does not read WebM).
+    let out = dir.path().join("vp9.mp4");
+    let o =
+        wanprep(&["fix", fixture("video/vp9_320x240.webm").to_str().unwrap(), "-o", out.to_str().unwrap(), "--json"]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stdout));
+    let doc = json(&o);
+    assert!(doc["changes"][0].as_str().unwrap().starts_with("re-encoded vp9 -> H.264, 320x240"), "{doc}");
+    assert_eq!(doc["media"]["video_codec"], "h264");
+    // H.264 in MKV that is also too large for a lowered limit: a plain remux would not do.
+    let out = dir.path().join("mkv.mp4");
+    let o = wanprep(&[
+        "fix",
+        fixture("video/h264_640x360.mkv").to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--limit",
+        "video.max_side=400",
+        "--json",
+    ]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stdout));
+    let doc = json(&o);
+    assert_eq!(doc["media"]["width"].as_u64(), Some(400));
+    assert!((224..=226).contains(&doc["media"]["height"].as_u64().unwrap()), "{doc}");
 }

@@ -179,9 +179,18 @@ pub struct FixArgs {
     /// Video: keep this many seconds (at most the limit; default: the first 30 s when too long).
     #[arg(long, value_name = "S")]
     pub duration: Option<f64>,
+    /// Video: make a clip shorter than 2 s long enough by playing it again from the start.
+    #[arg(long, value_enum, value_name = "HOW")]
+    pub extend: Option<ExtendArg>,
     /// Override a limit, e.g. --limit image.max_side=2048 (see `wanprep rules`).
     #[arg(long, value_name = "NAME=VALUE")]
     pub limit: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExtendArg {
+    /// Loop the clip until it reaches the minimum duration.
+    Loop,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

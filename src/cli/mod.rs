@@ -1,6 +1,7 @@
 //! Command-line layer: parsing, rendering, exit codes. All the work is in the library.
 
 mod args;
+mod progress;
 mod remote;
 mod render;
 
@@ -147,7 +148,7 @@ fn parse_hex_color(s: &str) -> anyhow::Result<[u8; 3]> {
 }
 
 fn cmd_fix(a: args::FixArgs) -> anyhow::Result<Outcome> {
-    use wanprep::fix::{fix_file, plan, AspectMode, FixError, FixSpec};
+    use wanprep::fix::{plan, AspectMode, FixError, FixSpec};
     let mut spec = FixSpec::default();
     spec.limits = parse_limits(&a.limit)?;
     spec.aspect = match a.aspect {
@@ -163,17 +164,19 @@ fn cmd_fix(a: args::FixArgs) -> anyhow::Result<Outcome> {
     }
     spec.start_s = a.start;
     spec.duration_s = a.duration;
+    spec.extend_loop = a.extend == Some(args::ExtendArg::Loop);
     let mut out = io::stdout().lock();
     let input_name = a.input.display().to_string();
     let output_name = a.output.display().to_string();
     if a.dry_run {
-        let facts = match wanprep::probe(&a.input) {
+        let mut facts = match wanprep::probe(&a.input) {
             Ok(f) => f,
             Err(e) => {
                 eprintln!("wanprep fix: {}: {e}", render::sanitize(&input_name));
                 return Ok(Outcome::Unusable);
             }
         };
+        wanprep::fix::complete_video_facts(&a.input, &mut facts);
         let p = plan(&facts, Role::for_kind(facts.kind), &spec);
         if a.json {
             let doc = serde_json::json!({"input": input_name, "output": output_name, "dry_run": true, "plan": p});
@@ -184,10 +187,20 @@ fn cmd_fix(a: args::FixArgs) -> anyhow::Result<Outcome> {
         }
         return Ok(if p.unfixable.is_some() { Outcome::NonCompliant } else { Outcome::Ok });
     }
-    let result = fix_file(&a.input, &a.output, None, &spec, a.force);
+    let bar = (!a.json && io::stderr().is_terminal()).then(|| progress::delayed_bar(&input_name));
+    let report = |p: wanprep::fix::Progress| {
+        if let Some(b) = &bar {
+            b.update(p);
+        }
+    };
+    let ctl = wanprep::fix::Control { progress: Some(&report), cancel: None };
+    let result = wanprep::fix::fix_file_with(&a.input, &a.output, None, &spec, a.force, ctl);
+    if let Some(b) = &bar {
+        b.finish();
+    }
     let outcome = match &result {
         Ok(_) => Outcome::Ok,
-        Err(FixError::Io(_)) => Outcome::Unusable,
+        Err(FixError::Io(_) | FixError::Cancelled) => Outcome::Unusable,
         Err(_) => Outcome::NonCompliant,
     };
     if a.json {

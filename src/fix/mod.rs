@@ -33,6 +33,9 @@ pub enum FixError {
     /// The work failed or its result did not pass the check.
     #[error("{0}")]
     Failed(String),
+    /// Stopped through [`Control::cancel`]; nothing was written.
+    #[error("cancelled")]
+    Cancelled,
 }
 
 /// What a fix did.
@@ -50,6 +53,31 @@ pub struct FixOutcome {
     pub findings: Vec<Finding>,
 }
 
+/// How far a fix has come: seconds of video written of the total expected (videos only).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Progress {
+    /// Seconds of output written.
+    pub done_s: f64,
+    /// Seconds expected, when known.
+    pub total_s: Option<f64>,
+}
+
+/// Watching and stopping a fix from outside: a progress callback and a cancel flag (a cancelled
+/// video fix kills its FFmpeg helper; nothing is written).
+#[derive(Default, Clone, Copy)]
+pub struct Control<'a> {
+    /// Called as video work advances.
+    pub progress: Option<&'a dyn Fn(Progress)>,
+    /// Set to stop.
+    pub cancel: Option<&'a std::sync::atomic::AtomicBool>,
+}
+
+impl std::fmt::Debug for Control<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Control").field("progress", &self.progress.is_some()).field("cancel", &self.cancel).finish()
+    }
+}
+
 /// Fixes `input` into `output` (see the module docs). `role` defaults to what the content is.
 pub fn fix_file(
     input: &Path,
@@ -58,11 +86,24 @@ pub fn fix_file(
     spec: &FixSpec,
     force: bool,
 ) -> Result<FixOutcome, FixError> {
+    fix_file_with(input, output, role, spec, force, Control::default())
+}
+
+/// [`fix_file`] with progress reports and cancellation.
+pub fn fix_file_with(
+    input: &Path,
+    output: &Path,
+    role: Option<Role>,
+    spec: &FixSpec,
+    force: bool,
+    ctl: Control<'_>,
+) -> Result<FixOutcome, FixError> {
     refuse_overwriting_input(input, output)?;
     if output.exists() && !force {
         return Err(FixError::Io(format!("{} exists: pass --force to replace it", output.display())));
     }
-    let facts = probe(input).map_err(|e| FixError::Io(format!("{}: {e}", input.display())))?;
+    let mut facts = probe(input).map_err(|e| FixError::Io(format!("{}: {e}", input.display())))?;
+    complete_video_facts(input, &mut facts);
     let role = role.unwrap_or_else(|| Role::for_kind(facts.kind));
     let plan = plan(&facts, role, spec);
     if let Some(why) = &plan.unfixable {
@@ -75,12 +116,21 @@ pub fn fix_file(
                 std::fs::copy(input, tmp).map_err(|e| FixError::Io(format!("copying {}: {e}", input.display())))?;
                 vec!["copied (already compliant)".to_string()]
             }
-            ([Op::Remux { from, to }], Kind::Video) => remux(input, tmp, from, to, None, spec)?,
+            ([Op::Remux { from, to }], Kind::Video) => remux(input, tmp, from, to, None, spec, &facts, ctl)?,
             ([Op::Remux { from, to }, Op::Trim { to_s, .. }], Kind::Video) => {
-                remux(input, tmp, from, to, Some(*to_s), spec)?
+                remux(input, tmp, from, to, Some(*to_s), spec, &facts, ctl)?
             }
-            ([Op::Reencode { from, to, filter, start_s, trim_to_s, max_bitrate }], Kind::Video) => {
-                reencode(input, tmp, [*from, *to], filter, (*start_s, *trim_to_s), *max_bitrate)?
+            ([Op::Reencode { from, to, filter, start_s, trim_to_s, max_bitrate, loop_to_s }], Kind::Video) => {
+                let total = loop_to_s.or(*trim_to_s).or(facts.duration_s.map(|d| d - start_s.unwrap_or(0.0)));
+                reencode(
+                    input,
+                    tmp,
+                    [*from, *to],
+                    filter,
+                    (*start_s, *trim_to_s, *loop_to_s),
+                    *max_bitrate,
+                    (ctl, total),
+                )?
             }
             (_, Kind::Image) => {
                 let (bytes, changes) = image::run(input, &plan, spec.pad_color)?;
@@ -97,6 +147,7 @@ pub fn fix_file(
 /// Stream copy into MP4, trimmed to `trim_to_s` when given. The cut is placed a little before
 /// the limit (frames decoded before the cut may display just after it), and moved earlier if
 /// the result still comes out long.
+#[allow(clippy::too_many_arguments)]
 fn remux(
     input: &Path,
     tmp: &Path,
@@ -104,17 +155,24 @@ fn remux(
     to: &str,
     trim_to_s: Option<f64>,
     spec: &FixSpec,
+    facts: &MediaFacts,
+    ctl: Control<'_>,
 ) -> Result<Vec<String>, FixError> {
+    let total = trim_to_s.or(facts.duration_s);
     let max = spec.limits.video_max_duration_s;
     let mut margin = 0.1;
     let (r, trimmed_to) = loop {
         let end = trim_to_s.map(|t| (t - margin).max(0.0));
-        let r = run_av(&av::Request::Remux {
-            input: input.to_path_buf(),
-            output: tmp.to_path_buf(),
-            max_duration_s: max,
-            end_s: end,
-        })
+        let r = run_av(
+            &av::Request::Remux {
+                input: input.to_path_buf(),
+                output: tmp.to_path_buf(),
+                max_duration_s: max,
+                end_s: end,
+            },
+            ctl,
+            total,
+        )
         .map_err(|e| match e {
             AvFailure::Refused(why) => FixError::Unfixable(why),
             AvFailure::Other(e) => e,
@@ -141,10 +199,13 @@ fn remux(
 /// What happened to the audio, for the change list.
 fn audio_changes(r: &av::Remuxed, changes: &mut Vec<String>) {
     if let Some(a) = &r.audio {
-        changes.push(format!("copied {a} audio"));
+        match a.strip_suffix(" -> aac (re-encoded)") {
+            Some(src) => changes.push(format!("re-encoded {src} audio -> AAC (MP4 cannot carry {src})")),
+            None => changes.push(format!("copied {a} audio")),
+        }
     }
     if let Some(a) = &r.dropped_audio {
-        changes.push(format!("dropped {a} audio (MP4 cannot carry it without re-encoding)"));
+        changes.push(format!("dropped {a} audio (it could not be re-encoded to AAC)"));
     }
 }
 
@@ -154,8 +215,9 @@ fn reencode(
     tmp: &Path,
     [from, to]: [[u32; 2]; 2],
     filter: &str,
-    (start_s, trim_to_s): (Option<f64>, Option<f64>),
+    (start_s, trim_to_s, loop_to_s): (Option<f64>, Option<f64>, Option<f64>),
     max_bitrate: u64,
+    (ctl, total): (Control<'_>, Option<f64>),
 ) -> Result<Vec<String>, FixError> {
     let spec = av::Reencode {
         filter: filter.to_string(),
@@ -164,13 +226,14 @@ fn reencode(
         start_s: start_s.unwrap_or(0.0),
         end_s: trim_to_s.map(|t| start_s.unwrap_or(0.0) + (t - 0.05).max(0.0)),
         max_bitrate: Some(max_bitrate),
+        loop_to_s,
     };
-    let done = run_av(&av::Request::Reencode { input: input.to_path_buf(), output: tmp.to_path_buf(), spec }).map_err(
-        |e| match e {
-            AvFailure::Refused(why) => FixError::Failed(why),
-            AvFailure::Other(e) => e,
-        },
-    )?;
+    let done =
+        run_av(&av::Request::Reencode { input: input.to_path_buf(), output: tmp.to_path_buf(), spec }, ctl, total)
+            .map_err(|e| match e {
+                AvFailure::Refused(why) => FixError::Failed(why),
+                AvFailure::Other(e) => e,
+            })?;
     let mut changes = vec![format!(
         "re-encoded {} -> H.264, {}x{} (displayed) -> {}x{}, square pixels",
         done.video_codec, from[0], from[1], to[0], to[1]
@@ -179,8 +242,27 @@ fn reencode(
         let from = start_s.map(|s| format!(" from {s} s")).unwrap_or_default();
         changes.push(format!("trimmed {:.2} s -> at most {t} s{from}", done.source_duration_s));
     }
+    if let Some(t) = loop_to_s {
+        changes.push(format!("looped {:.2} s -> {t:.1} s (--extend loop)", done.source_duration_s));
+    }
     audio_changes(&done, &mut changes);
     Ok(changes)
+}
+
+/// Containers wanprep's probe recognises but does not read (MKV, WebM, FLV, MPEG-TS…) leave the
+/// size, duration and codec unknown; FFmpeg's demuxer fills them in so the plan can tell a
+/// remux from a re-encode (VP9 in WebM cannot be copied into MP4) and size the output.
+pub fn complete_video_facts(input: &Path, facts: &mut MediaFacts) {
+    if facts.kind != Kind::Video || facts.width.is_some() {
+        return;
+    }
+    let Ok(info) = av::probe_stream(input) else { return };
+    facts.set_video_size(info.width, info.height, info.sar.map(|[n, d]| (n, d)), info.rotation);
+    facts.duration_s = facts.duration_s.or(info.duration_s);
+    facts.video_codec = facts.video_codec.take().or(Some(info.codec));
+    facts.frame_rate = facts.frame_rate.or(info.frame_rate);
+    facts.audio_codec = facts.audio_codec.take().or(info.audio_codec);
+    facts.has_video = Some(true);
 }
 
 enum AvFailure {
@@ -191,14 +273,20 @@ enum AvFailure {
 }
 
 /// Runs a remux or re-encode in the FFmpeg helper.
-fn run_av(req: &av::Request) -> Result<av::Remuxed, AvFailure> {
-    match av::run(req, None) {
+fn run_av(req: &av::Request, ctl: Control<'_>, total_s: Option<f64>) -> Result<av::Remuxed, AvFailure> {
+    let report = |done_s: f64| {
+        if let Some(p) = ctl.progress {
+            p(Progress { done_s, total_s });
+        }
+    };
+    match av::run(req, ctl.cancel, Some(&report)) {
         Ok(av::Response::Written(r)) => Ok(r),
         Ok(av::Response::Failed(why)) => Err(AvFailure::Refused(why)),
-        Ok(av::Response::Decoded) => {
+        Ok(av::Response::Decoded | av::Response::Probed(_)) => {
             Err(AvFailure::Other(FixError::Failed("unexpected answer from the FFmpeg helper".into())))
         }
         Err(e @ av::AvError::Missing) => Err(AvFailure::Other(FixError::Unfixable(e.to_string()))),
+        Err(av::AvError::Cancelled) => Err(AvFailure::Other(FixError::Cancelled)),
         Err(e) => Err(AvFailure::Other(FixError::Failed(e.to_string()))),
     }
 }

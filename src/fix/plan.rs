@@ -33,6 +33,9 @@ pub struct FixSpec {
     pub start_s: Option<f64>,
     /// Video: how long the kept part is, in seconds (default: up to the limit).
     pub duration_s: Option<f64>,
+    /// Video: play a clip shorter than the minimum duration again from its start until it
+    /// reaches it (`--extend loop`); without it such a clip cannot be fixed.
+    pub extend_loop: bool,
 }
 
 /// One operation of a plan, in the order it runs.
@@ -103,6 +106,10 @@ pub enum Op {
         trim_to_s: Option<f64>,
         /// Peak bitrate (bits/s) so the file fits the size limit.
         max_bitrate: u64,
+        /// Play the kept part again from its start until the output lasts this long
+        /// (`--extend loop` on a clip under the minimum duration).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        loop_to_s: Option<f64>,
     },
     /// Encode; for JPEG the quality is found by bisection so the file fits the size limit, and
     /// only if no quality fits is the picture scaled down further.
@@ -149,8 +156,12 @@ impl FixPlan {
 /// ```
 pub fn plan(facts: &MediaFacts, role: Role, spec: &FixSpec) -> FixPlan {
     let findings = check(facts, role, &spec.limits);
-    if let Some(f) = findings.iter().find(|f| f.is_error() && !f.fixable) {
-        return FixPlan::unfixable(facts.kind, format!("{}: {}", f.rule, f.message));
+    // A clip that is too short is fixable only by looping, when asked for.
+    let loop_fixes = |f: &crate::Finding| spec.extend_loop && f.rule == "video.duration";
+    if let Some(f) = findings.iter().find(|f| f.is_error() && !f.fixable && !loop_fixes(f)) {
+        let how =
+            if f.rule == "video.duration" { " (--extend loop plays it again until it is long enough)" } else { "" };
+        return FixPlan::unfixable(facts.kind, format!("{}: {}{how}", f.rule, f.message));
     }
     match role {
         Role::Image => plan_image(facts, spec, findings.iter().any(|f| f.is_error())),
@@ -164,7 +175,16 @@ pub fn plan(facts: &MediaFacts, role: Role, spec: &FixSpec) -> FixPlan {
 fn plan_video(facts: &MediaFacts, findings: &[crate::Finding], spec: &FixSpec) -> FixPlan {
     let (limits, aspect) = (&spec.limits, spec.aspect);
     let kind = facts.kind;
-    let errors: Vec<_> = findings.iter().filter(|f| f.is_error()).collect();
+    // The rules stop at a container the API does not take; what else the result must fix
+    // (size, aspect, length) shows when the same facts are judged as an MP4.
+    let beyond_container = if kind == Kind::Video && !matches!(facts.format, Format::Mp4 | Format::Mov | Format::Avi) {
+        let mut as_mp4 = facts.clone();
+        as_mp4.format = Format::Mp4;
+        check(&as_mp4, Role::Video, limits)
+    } else {
+        Vec::new()
+    };
+    let errors: Vec<_> = findings.iter().chain(&beyond_container).filter(|f| f.is_error()).collect();
     let start = spec.start_s.filter(|&s| s > 0.0);
     // The part asked for, never longer than the limit.
     let wanted = spec.duration_s.map(|d| d.min(limits.video_max_duration_s));
@@ -182,12 +202,21 @@ fn plan_video(facts: &MediaFacts, findings: &[crate::Finding], spec: &FixSpec) -
         (Some(w), Some(r)) => Some(w.min(r)),
         (w, r) => w.or(r),
     };
-    if kept.is_some_and(|k| k < limits.video_min_duration_s) {
+    let too_short = kept.is_some_and(|k| k < limits.video_min_duration_s);
+    if too_short && !spec.extend_loop {
         return FixPlan::unfixable(
             kind,
-            format!("the part kept would be shorter than {} s", limits.video_min_duration_s),
+            format!(
+                "the part kept would be shorter than {} s (--extend loop plays it again until it is long enough)",
+                limits.video_min_duration_s
+            ),
         );
     }
+    if too_short && kept.is_some_and(|k| k <= 0.0) {
+        return FixPlan::unfixable(kind, "the video has no duration to loop");
+    }
+    // Looped just past the minimum, so rounding of the last frame never lands under it.
+    let loop_to_s = too_short.then_some(limits.video_min_duration_s + 0.1);
     let trim_to = kept
         .filter(|&k| k < remaining.unwrap_or(f64::MAX) || k > limits.video_max_duration_s)
         .map(|k| k.min(limits.video_max_duration_s));
@@ -195,8 +224,10 @@ fn plan_video(facts: &MediaFacts, findings: &[crate::Finding], spec: &FixSpec) -
     // anything else needs a re-encode.
     let codec_copies = facts.video_codec.as_deref().is_none_or(|c| matches!(c, "h264" | "hevc"));
     // A stream copy can only start where the file starts (a keyframe): a later --start re-encodes.
-    let copyable =
-        codec_copies && start.is_none() && errors.iter().all(|f| matches!(f.rule, "video.format" | "video.duration"));
+    let copyable = codec_copies
+        && start.is_none()
+        && loop_to_s.is_none()
+        && errors.iter().all(|f| matches!(f.rule, "video.format" | "video.duration"));
     if kind == Kind::Video && copyable {
         let mut ops = vec![Op::Remux { from: facts.format.name(), to: "mp4" }];
         let too_long = facts.duration_s.filter(|&d| d > limits.video_max_duration_s);
@@ -215,10 +246,13 @@ fn plan_video(facts: &MediaFacts, findings: &[crate::Finding], spec: &FixSpec) -
     let filter = video_filter(dw, dh, facts.rotation.unwrap_or(0), g, aspect);
     let duration = facts.duration_s.unwrap_or(l.video_max_duration_s).min(l.video_max_duration_s).max(1.0);
     // 90% of the size limit over the duration, less 128 kb/s for audio; CRF 20 usually stays far below.
-    let max_bitrate = ((l.video_max_bytes as f64 * 8.0 * 0.9 / duration) as u64).saturating_sub(128_000).max(100_000);
+    // Capped at 200 Mb/s: libx264 keeps rates in 32-bit ints (its buffer is twice the rate).
+    let max_bitrate =
+        ((l.video_max_bytes as f64 * 8.0 * 0.9 / duration) as u64).saturating_sub(128_000).clamp(100_000, 200_000_000);
     let trim_to_s =
         trim_to.or_else(|| remaining.filter(|&d| d > l.video_max_duration_s).map(|_| l.video_max_duration_s));
-    let op = Op::Reencode { from: [dw, dh], to: g.scaled, filter, start_s: start, trim_to_s, max_bitrate };
+    let trim_to_s = if loop_to_s.is_some() { None } else { trim_to_s };
+    let op = Op::Reencode { from: [dw, dh], to: g.scaled, filter, start_s: start, trim_to_s, max_bitrate, loop_to_s };
     FixPlan { kind, ops: vec![op], unfixable: None }
 }
 

@@ -7,15 +7,78 @@ use std::sync::Once;
 
 use ff::Rescale;
 use ffmpeg_next as ff;
-use wanprep::av::{Reencode, Remuxed};
+use wanprep::av::{Reencode, Remuxed, StreamInfo};
+
+use crate::audio::AacTranscoder;
 
 static INIT: Once = Once::new();
+
+/// Reports seconds of output written on stderr (`progress S`), at most four times a second.
+#[derive(Default)]
+struct Progress {
+    last: Option<std::time::Instant>,
+}
+
+impl Progress {
+    fn report(&mut self, secs: f64) {
+        if self.last.is_some_and(|t| t.elapsed().as_millis() < 250) {
+            return;
+        }
+        self.last = Some(std::time::Instant::now());
+        eprintln!("{}{secs:.2}", wanprep::av::PROGRESS_PREFIX);
+    }
+}
 
 fn init() {
     INIT.call_once(|| {
         let _ = ff::init();
         ff::util::log::set_level(ff::util::log::Level::Fatal);
     });
+}
+
+/// The best video stream's facts, as FFmpeg's demuxer sees them.
+pub fn probe(path: &Path) -> Result<StreamInfo, String> {
+    init();
+    let ictx = ff::format::input(path).map_err(|e| format!("FFmpeg cannot open the file: {e}"))?;
+    let stream = ictx.streams().best(ff::media::Type::Video).ok_or("FFmpeg finds no video stream")?;
+    let params = stream.parameters();
+    #[allow(unsafe_code)]
+    let (width, height, sar) = unsafe {
+        let p = &*params.as_ptr();
+        (p.width, p.height, p.sample_aspect_ratio)
+    };
+    let sar = (sar.num > 0 && sar.den > 0 && sar.num != sar.den).then(|| [sar.num as u32, sar.den as u32]);
+    // The display matrix (16.16 fixed point): atan2(m[1], m[0]) is the clockwise turn.
+    let rotation = stream
+        .side_data()
+        .find(|d| d.kind() == ff::codec::packet::side_data::Type::DisplayMatrix)
+        .and_then(|d| {
+            let m = d.data();
+            let word =
+                |i: usize| m.get(i * 4..i * 4 + 4).map(|b| f64::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]])));
+            Some(word(1)?.atan2(word(0)?).to_degrees())
+        })
+        .map(|deg| ((deg / 90.0).round() as i64).rem_euclid(4) as u16 * 90)
+        .unwrap_or(0);
+    let fr = stream.avg_frame_rate();
+    let frame_rate = (fr.numerator() > 0 && fr.denominator() > 0).then(|| f64::from(fr));
+    let duration_s = (ictx.duration() > 0).then(|| ictx.duration() as f64 / f64::from(ff::ffi::AV_TIME_BASE));
+    let codec = format!("{:?}", params.id()).to_lowercase();
+    let audio_codec =
+        ictx.streams().best(ff::media::Type::Audio).map(|a| format!("{:?}", a.parameters().id()).to_lowercase());
+    if width <= 0 || height <= 0 {
+        return Err("FFmpeg does not know the frame size".into());
+    }
+    Ok(StreamInfo {
+        width: width as u32,
+        height: height as u32,
+        sar,
+        rotation,
+        duration_s,
+        codec,
+        frame_rate,
+        audio_codec,
+    })
 }
 
 /// Decodes the first frame, then seeks near the end and decodes every frame to the end.
@@ -132,6 +195,7 @@ pub fn remux_to_mp4(input: &Path, output: &Path, max_duration_s: f64, end_s: Opt
     let mut map: Vec<Option<usize>> = vec![None; ictx.nb_streams() as usize];
     let mut copied_audio = None;
     let mut dropped_audio = None;
+    let mut transcoder: Option<(usize, AacTranscoder)> = None;
     for ist in ictx.streams() {
         let i = ist.index();
         let keep = if i == video_index {
@@ -141,7 +205,10 @@ pub fn remux_to_mp4(input: &Path, output: &Path, max_duration_s: f64, end_s: Opt
             true
         } else {
             if audio.is_some_and(|(a, _)| a == i) {
-                dropped_audio = Some(format!("{:?}", ist.parameters().id()).to_lowercase());
+                match AacTranscoder::new(&mut octx, ist.parameters()) {
+                    Ok(t) => transcoder = Some((i, t)),
+                    Err(why) => dropped_audio = Some(format!("{:?} ({why})", ist.parameters().id()).to_lowercase()),
+                }
             }
             false
         };
@@ -164,11 +231,20 @@ pub fn remux_to_mp4(input: &Path, output: &Path, max_duration_s: f64, end_s: Opt
         .unwrap_or(0)
         .max(0);
     let mut packet = ff::Packet::empty();
+    let mut progress = Progress::default();
     loop {
         if !next_packet(&mut ictx, &mut packet)? {
             break;
         }
         let i = packet.stream();
+        if let Some((ai, t)) = transcoder.as_mut().filter(|(ai, _)| *ai == i) {
+            let ist_tb = ictx.stream(*ai).ok_or("stream vanished")?.time_base();
+            let t_s = packet.pts().map(|p| (p - start.rescale(av_tb, ist_tb)) as f64 * f64::from(ist_tb));
+            if !end_s.is_some_and(|end| t_s.is_some_and(|t| t >= end)) {
+                t.send(&packet, &mut octx)?;
+            }
+            continue;
+        }
         let Some(o) = map.get(i).copied().flatten() else { continue };
         let ist_tb = ictx.stream(i).ok_or("stream vanished")?.time_base();
         let shift = start.rescale(av_tb, ist_tb);
@@ -180,11 +256,18 @@ pub fn remux_to_mp4(input: &Path, output: &Path, max_duration_s: f64, end_s: Opt
                 continue;
             }
         }
+        if i == video_index {
+            progress.report(packet.dts().unwrap_or(0) as f64 * f64::from(ist_tb));
+        }
         let ost_tb = octx.stream(o).ok_or("stream vanished")?.time_base();
         packet.rescale_ts(ist_tb, ost_tb);
         packet.set_position(-1);
         packet.set_stream(o);
         packet.write_interleaved(&mut octx).map_err(|e| format!("writing a packet failed: {e}"))?;
+    }
+    if let Some((_, t)) = transcoder.as_mut() {
+        t.finish(&mut octx)?;
+        copied_audio = Some(format!("{} -> aac (re-encoded)", t.source_codec));
     }
     octx.write_trailer().map_err(|e| format!("finishing the MP4 failed: {e}"))?;
     Ok(Remuxed {
@@ -197,7 +280,7 @@ pub fn remux_to_mp4(input: &Path, output: &Path, max_duration_s: f64, end_s: Opt
 
 /// Decodes the best video stream, runs it through `r.filter`, encodes H.264 (libx264,
 /// yuv420p, CRF 20, veryfast) into an MP4 with `+faststart`, keeping the frame rate; an AAC
-/// audio stream is copied, others are dropped. Returns the remux-style summary.
+/// audio stream is copied, others are re-encoded to AAC. Returns the remux-style summary.
 pub fn reencode_to_mp4(input: &Path, output: &Path, r: &Reencode) -> Result<Remuxed, String> {
     init();
     fn e(what: &'static str) -> impl Fn(ff::Error) -> String {
@@ -247,12 +330,16 @@ pub fn reencode_to_mp4(input: &Path, output: &Path, r: &Reencode) -> Result<Remu
     let mut copied_audio = None;
     let mut dropped_audio = None;
     let mut ao = None;
+    let mut transcoder = None;
     if let Some((_, id, _, params)) = &audio {
         if *id == ff::codec::Id::AAC {
             ao = Some(add_copied_stream(&mut octx, params.clone())?);
             copied_audio = Some("aac".to_string());
         } else {
-            dropped_audio = Some(format!("{id:?}").to_lowercase());
+            match AacTranscoder::new(&mut octx, params.clone()) {
+                Ok(t) => transcoder = Some(t),
+                Err(why) => dropped_audio = Some(format!("{} ({why})", format!("{id:?}").to_lowercase())),
+            }
         }
     }
 
@@ -297,6 +384,13 @@ pub fn reencode_to_mp4(input: &Path, output: &Path, r: &Reencode) -> Result<Remu
     let mut encoded = ff::Packet::empty();
     let mut first_pts: Option<i64> = None;
     let start_ticks = (r.start_s / f64::from(in_tb)).round() as i64;
+    // Looping: each pass is shifted by the length already written (in input ticks); frames
+    // at or past `loop_to_s` of output time end the work.
+    let loop_offset = std::cell::Cell::new(0i64);
+    let written_end = std::cell::Cell::new(0i64);
+    let step = if frame_dur > 0 { frame_dur } else { (0.04 / f64::from(in_tb)).round().max(1.0) as i64 };
+    let loop_end_ticks = r.loop_to_s.map(|t| (t / f64::from(in_tb)).round() as i64);
+    let mut progress = Progress::default();
     let mut pump = |decoder: &mut ff::decoder::Video,
                     graph: &mut ff::filter::Graph,
                     enc: &mut ff::encoder::Video,
@@ -311,7 +405,16 @@ pub fn reencode_to_mp4(input: &Path, output: &Path, r: &Reencode) -> Result<Remu
             if secs.is_some_and(|t| t < r.start_s || r.end_s.is_some_and(|end| t >= end)) {
                 continue;
             }
-            decoded.set_pts(pts.map(|p| p - start_ticks));
+            let out_pts = pts.map(|p| p - start_ticks + loop_offset.get());
+            if let (Some(p), Some(end)) = (out_pts, loop_end_ticks) {
+                if p >= end {
+                    continue;
+                }
+            }
+            if let Some(p) = out_pts {
+                written_end.set(written_end.get().max(p + step));
+            }
+            decoded.set_pts(out_pts);
             graph.get("in").ok_or("filter input")?.source().add(&decoded).map_err(e("filter"))?;
         }
         if flush {
@@ -319,40 +422,67 @@ pub fn reencode_to_mp4(input: &Path, output: &Path, r: &Reencode) -> Result<Remu
         }
         while graph.get("out").ok_or("filter output")?.sink().frame(&mut filtered).is_ok() {
             filtered.set_kind(ff::picture::Type::None);
+            progress.report(filtered.pts().unwrap_or(0) as f64 * f64::from(in_tb));
             enc.send_frame(&filtered).map_err(e("encoding failed"))?;
             drain(enc, octx, &mut encoded, vo, in_tb, ost_tb, frame_dur)?;
         }
         Ok(())
     };
+    let mut passes = 0;
     loop {
-        if !next_packet(&mut ictx, &mut packet)? {
+        passes += 1;
+        loop {
+            if !next_packet(&mut ictx, &mut packet)? {
+                break;
+            }
+            let i = packet.stream();
+            if i == vi {
+                decoder.send_packet(&packet).map_err(e("decoding failed"))?;
+                pump(&mut decoder, &mut graph, &mut enc, &mut octx, false)?;
+            } else if let Some((ai, _, a_tb, _)) = &audio {
+                if i != *ai {
+                    continue;
+                }
+                let secs = packet.pts().map(|p| p as f64 * f64::from(*a_tb));
+                if secs.is_some_and(|t| t < r.start_s || r.end_s.is_some_and(|end| t >= end)) {
+                    continue;
+                }
+                let offset_s = loop_offset.get() as f64 * f64::from(in_tb);
+                if r.loop_to_s.is_some_and(|end| secs.unwrap_or(0.0) - r.start_s + offset_s >= end) {
+                    continue;
+                }
+                if let Some(t) = transcoder.as_mut() {
+                    t.send(&packet, &mut octx)?;
+                    continue;
+                }
+                let (Some(o), Some(ot)) = (ao, aost_tb) else { continue };
+                let shift = ((r.start_s - offset_s) / f64::from(*a_tb)).round() as i64;
+                packet.set_pts(packet.pts().map(|t| t - shift));
+                packet.set_dts(packet.dts().map(|t| t - shift));
+                packet.rescale_ts(*a_tb, ot);
+                packet.set_position(-1);
+                packet.set_stream(o);
+                packet.write_interleaved(&mut octx).map_err(e("writing audio failed"))?;
+            }
+        }
+        decoder.send_eof().map_err(e("decoding failed"))?;
+        pump(&mut decoder, &mut graph, &mut enc, &mut octx, false)?;
+        let short = loop_end_ticks.is_some_and(|end| written_end.get() < end);
+        // A clip whose frames never reach the output (all before --start) would loop forever.
+        if !short || passes >= 1000 || written_end.get() == loop_offset.get() {
             break;
         }
-        let i = packet.stream();
-        if i == vi {
-            decoder.send_packet(&packet).map_err(e("decoding failed"))?;
-            pump(&mut decoder, &mut graph, &mut enc, &mut octx, false)?;
-        } else if let (Some(o), Some((ai, _, a_tb, _)), Some(ot)) = (ao, &audio, aost_tb) {
-            if i != *ai {
-                continue;
-            }
-            let secs = packet.pts().map(|p| p as f64 * f64::from(*a_tb));
-            if secs.is_some_and(|t| t < r.start_s || r.end_s.is_some_and(|end| t >= end)) {
-                continue;
-            }
-            let shift = (r.start_s / f64::from(*a_tb)).round() as i64;
-            packet.set_pts(packet.pts().map(|t| t - shift));
-            packet.set_dts(packet.dts().map(|t| t - shift));
-            packet.rescale_ts(*a_tb, ot);
-            packet.set_position(-1);
-            packet.set_stream(o);
-            packet.write_interleaved(&mut octx).map_err(e("writing audio failed"))?;
-        }
+        decoder.flush();
+        loop_offset.set(written_end.get());
+        ictx.seek(0, ..1).map_err(e("cannot go back to the start to loop"))?;
     }
-    decoder.send_eof().map_err(e("decoding failed"))?;
     pump(&mut decoder, &mut graph, &mut enc, &mut octx, true)?;
     enc.send_eof().map_err(e("encoding failed"))?;
     drain(&mut enc, &mut octx, &mut encoded, vo, in_tb, ost_tb, frame_dur)?;
+    if let Some(t) = transcoder.as_mut() {
+        t.finish(&mut octx)?;
+        copied_audio = Some(format!("{} -> aac (re-encoded)", t.source_codec));
+    }
     octx.write_trailer().map_err(e("finishing the MP4 failed"))?;
     Ok(Remuxed { source_duration_s: duration, video_codec: source_codec, audio: copied_audio, dropped_audio })
 }

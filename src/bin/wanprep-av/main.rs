@@ -2,6 +2,7 @@
 //! with the system FFmpeg, writes one JSON answer on stdout. See `wanprep::av`.
 #![deny(missing_docs)]
 
+mod audio;
 mod ffmpeg;
 
 use std::io::{Read, Write};
@@ -23,10 +24,14 @@ fn main() -> ExitCode {
         }
     };
     watch_parent(match &req {
-        Request::DecodeEnds { .. } => None,
+        Request::DecodeEnds { .. } | Request::Probe { .. } => None,
         Request::Remux { output, .. } | Request::Reencode { output, .. } => Some(output.clone()),
     });
     let answer = match req {
+        Request::Probe { path } => match ffmpeg::probe(&path) {
+            Ok(info) => Response::Probed(info),
+            Err(e) => Response::Failed(e),
+        },
         Request::DecodeEnds { path } => match ffmpeg::decode_first_and_last_frames(&path) {
             Ok(()) => Response::Decoded,
             Err(e) => Response::Failed(e),
