@@ -47,7 +47,7 @@ pub fn probe(path: &Path) -> Result<StreamInfo, String> {
         let p = &*params.as_ptr();
         (p.width, p.height, p.sample_aspect_ratio)
     };
-    let sar = (sar.num > 0 && sar.den > 0 && sar.num != sar.den).then(|| [sar.num as u32, sar.den as u32]);
+    let sar = (sar.num > 0 && sar.den > 0 && sar.num != sar.den).then_some([sar.num as u32, sar.den as u32]);
     // The display matrix (16.16 fixed point): atan2(m[1], m[0]) is the clockwise turn.
     let rotation = stream
         .side_data()
