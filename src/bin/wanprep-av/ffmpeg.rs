@@ -25,7 +25,9 @@ impl Progress {
             return;
         }
         self.last = Some(std::time::Instant::now());
-        eprintln!("{}{secs:.2}", wanprep::av::PROGRESS_PREFIX);
+        // A closed pipe means wanprep is gone; the parent watchdog cleans up, so no panic here.
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "{}{secs:.2}", wanprep::av::PROGRESS_PREFIX);
     }
 }
 
