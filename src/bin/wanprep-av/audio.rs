@@ -130,6 +130,7 @@ impl AacTranscoder {
             self.filtered.set_pts(Some(self.samples));
             self.samples += self.filtered.samples() as i64;
             self.encoder.send_frame(&self.filtered).map_err(err("AAC encoding failed"))?;
+            crate::ffmpeg::unref(&mut self.filtered);
             self.drain(octx)?;
         }
         Ok(())
