@@ -27,6 +27,7 @@
 #![forbid(unsafe_code)]
 
 pub mod av;
+pub mod batch;
 pub mod client;
 pub mod fix;
 mod inspect;

@@ -4,6 +4,7 @@ mod dashscope_server;
 mod http_server;
 mod util;
 
+mod batch;
 mod check_cli;
 mod ffprobe_crosscheck;
 mod fix;

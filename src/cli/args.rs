@@ -23,6 +23,13 @@ pub enum Command {
     /// Writes OUTPUT only when the result passes `check`, through a temporary file and a rename;
     /// never modifies INPUT. Exit status: 0 written, 1 cannot be fixed, 2 usage or I/O error.
     Fix(FixArgs),
+    /// Check and fix a whole folder (or a manifest of pairs, optionally submitting them).
+    ///
+    /// Writes into OUTDIR the same relative tree: compliant inputs copied (or hard-linked), the
+    /// others fixed, unfixable and non-media ones listed. Never writes into the input folder.
+    /// A re-run skips what an earlier run finished. Exit status: 0 all compliant (or submitted
+    /// and downloaded), 1 some could not be fixed or a task failed, 2 usage or I/O error.
+    Batch(BatchArgs),
     /// Check both inputs, upload local files, create the task (or resume this job's task).
     ///
     /// Nothing is sent unless both inputs pass `check`. A re-run of the same job within 24 h
@@ -106,6 +113,57 @@ pub struct SubmitArgs {
     pub service: ServiceArgs,
     #[command(flatten)]
     pub poll: PollArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct BatchArgs {
+    /// The folder to process (or use --manifest).
+    #[arg(value_name = "DIR", required_unless_present = "manifest", conflicts_with = "manifest")]
+    pub dir: Option<PathBuf>,
+    /// A CSV (image,video[,mode,watermark,output]) or JSON-lines file of pairs.
+    #[arg(long, value_name = "PAIRS")]
+    pub manifest: Option<PathBuf>,
+    /// The output folder (created if needed; must not be inside DIR).
+    #[arg(short = 'o', long, value_name = "OUTDIR")]
+    pub output: PathBuf,
+    /// Inputs processed in parallel (0 = one per core).
+    #[arg(long, short = 'j', default_value_t = 0, value_name = "N")]
+    pub jobs: usize,
+    /// Write the JSON report to this file ("-" for stdout).
+    #[arg(long, value_name = "REPORT")]
+    pub json: Option<PathBuf>,
+    /// Probe, check and plan only; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Process only shard K of N (1-based), split by a stable hash of each relative path.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+    /// Hard-link compliant inputs instead of copying them.
+    #[arg(long)]
+    pub link: bool,
+    /// Include hidden files and folders.
+    #[arg(long)]
+    pub hidden: bool,
+    /// Manifest: submit each compliant pair and download the results into OUTDIR.
+    #[arg(long, requires = "manifest")]
+    pub submit: bool,
+    /// Manifest: most tasks running at once (the API runs few per account; extra ones queue).
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub max_in_flight: usize,
+    /// Manifest: seconds between polling rounds.
+    #[arg(long, default_value_t = 15.0, value_name = "S")]
+    pub poll_interval: f64,
+    /// Bring an aspect ratio into range by padding or centre-cropping.
+    #[arg(long, value_enum, default_value_t = AspectArg::Pad, value_name = "MODE")]
+    pub aspect: AspectArg,
+    /// Video: loop clips shorter than 2 s until they are long enough.
+    #[arg(long, value_enum, value_name = "HOW")]
+    pub extend: Option<ExtendArg>,
+    /// Override a limit, e.g. --limit image.max_side=2048.
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub limit: Vec<String>,
+    #[command(flatten)]
+    pub service: ServiceArgs,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,7 @@
 //! Command-line layer: parsing, rendering, exit codes. All the work is in the library.
 
 mod args;
+mod batch;
 mod progress;
 mod remote;
 mod render;
@@ -51,6 +52,7 @@ pub fn run() -> ExitCode {
     let result = match cli.command {
         Command::Check(a) => cmd_check(a),
         Command::Fix(a) => cmd_fix(a),
+        Command::Batch(a) => batch::run(a),
         Command::Submit(a) => remote::submit(a),
         Command::Status(a) => remote::status(a),
         Command::Wait(a) => remote::wait(a),

@@ -18,7 +18,7 @@ use super::args::{PollArgs, ServiceArgs, StatusArgs, SubmitArgs, TasksArgs, Wait
 use super::render::sanitize;
 use super::{parse_limits, Outcome};
 
-fn overrides(s: &ServiceArgs) -> ConfigOverrides {
+pub(crate) fn overrides(s: &ServiceArgs) -> ConfigOverrides {
     ConfigOverrides {
         api_key_file: s.api_key_file.clone(),
         region: s.region.clone(),
@@ -45,7 +45,7 @@ fn wait_options(p: &PollArgs, cancel: Arc<AtomicBool>, delay_first: bool) -> any
 }
 
 /// First Ctrl-C: stop waiting (the task keeps running). Second: leave at once.
-fn interrupt_flag() -> Arc<AtomicBool> {
+pub(crate) fn interrupt_flag() -> Arc<AtomicBool> {
     static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
     FLAG.get_or_init(|| {
         let flag = Arc::new(AtomicBool::new(false));

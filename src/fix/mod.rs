@@ -3,8 +3,8 @@
 //! [`plan()`] (pure) decides the operations from the probe's facts; the executor carries them out
 //! into a temporary file next to the output, which is probed and checked with the same code as
 //! `wanprep check` before it is renamed into place. The input is only ever opened for reading.
-//! Images are handled here; videos are copied or remuxed into MP4 (stream copy) — trimming and
-//! re-encoding come next.
+//! Images are handled in process; video work (remux, trim, re-encode, loop, audio to AAC) runs in
+//! the FFmpeg helper ([`crate::av`]).
 
 mod image;
 pub mod plan;

@@ -1,0 +1,510 @@
+//! `batch`: check and fix a whole folder (or, in [`manifest`], submit many pairs), in parallel,
+//! resumably, with a report.
+//!
+//! A folder run walks the input folder ([`walk`]), takes a deterministic shard of it if asked,
+//! and for every file: probes and checks it; copies (or hard-links) a compliant one, fixes a
+//! non-compliant one with [`crate::fix`], lists an unfixable or non-media one — writing into the
+//! output folder under the same relative path, and never writing into the input folder. Each
+//! finished input is recorded in [`state`] so a re-run skips it.
+
+pub mod manifest;
+pub mod state;
+pub mod walk;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::fix::{self, Control, FixError, FixSpec, Op};
+use crate::probe::{probe, Kind};
+use crate::rules::{check, is_compliant, Finding, Role};
+use state::{Done, State};
+
+/// Settings of a folder run.
+#[derive(Debug, Clone, Default)]
+pub struct BatchOptions {
+    /// Worker threads (0 = one per core).
+    pub jobs: usize,
+    /// Only probe, check and plan: write nothing.
+    pub dry_run: bool,
+    /// Hard-link compliant inputs instead of copying them.
+    pub link: bool,
+    /// Include hidden files and folders.
+    pub hidden: bool,
+    /// Process only shard `k` of `n` (1-based).
+    pub shard: Option<(u32, u32)>,
+    /// How to fix.
+    pub fix: FixSpec,
+}
+
+/// What became of one input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemStatus {
+    /// Already compliant: copied or linked.
+    Compliant,
+    /// Fixed into a compliant file.
+    Fixed,
+    /// Media that cannot be made compliant.
+    Unfixable,
+    /// Not an image or video.
+    NotMedia,
+    /// Reading or writing failed.
+    Failed,
+    /// Dry run: what would be done is in `plan`.
+    Planned,
+    /// Stopped before it finished (Ctrl-C).
+    Cancelled,
+}
+
+/// One input's entry in the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct ItemReport {
+    /// Path relative to the input folder.
+    pub input: PathBuf,
+    /// What the content is.
+    pub kind: Kind,
+    /// What became of it.
+    pub status: ItemStatus,
+    /// Whether this run skipped it because an earlier run finished it.
+    pub skipped: bool,
+    /// Findings on the input.
+    pub findings: Vec<Finding>,
+    /// Changes made (fixed inputs).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<String>,
+    /// The planned operations (dry run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<fix::FixPlan>,
+    /// Output path relative to the output folder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<PathBuf>,
+    /// Why it is unfixable or failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Input size.
+    pub input_bytes: u64,
+    /// Output size.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_bytes: Option<u64>,
+}
+
+/// Counts for the summary table.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    /// Inputs considered (after sharding).
+    pub inputs: usize,
+    /// Already compliant.
+    pub compliant: usize,
+    /// Fixed.
+    pub fixed: usize,
+    /// Cannot be fixed.
+    pub unfixable: usize,
+    /// Not media.
+    pub not_media: usize,
+    /// I/O failures.
+    pub failed: usize,
+    /// Planned (dry run).
+    pub planned: usize,
+    /// Stopped by Ctrl-C.
+    pub cancelled: usize,
+    /// Skipped because an earlier run finished them.
+    pub skipped: usize,
+    /// Bytes read as inputs.
+    pub bytes_in: u64,
+    /// Bytes written as outputs.
+    pub bytes_out: u64,
+}
+
+/// The report of a folder run.
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchReport {
+    /// The input folder.
+    pub input_dir: PathBuf,
+    /// The output folder.
+    pub output_dir: PathBuf,
+    /// Counts.
+    pub summary: Summary,
+    /// Wall time.
+    pub elapsed_s: f64,
+    /// One entry per input, in path order.
+    pub items: Vec<ItemReport>,
+}
+
+impl BatchReport {
+    /// Whether every input ended compliant (copied, fixed, or planned to be).
+    pub fn all_compliant(&self) -> bool {
+        let s = &self.summary;
+        s.unfixable == 0 && s.not_media == 0 && s.failed == 0 && s.cancelled == 0
+    }
+}
+
+/// Why a run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    /// The folders are not usable.
+    #[error("{0}")]
+    Usage(String),
+    /// Listing or creating folders failed.
+    #[error("{0}")]
+    Io(String),
+}
+
+/// Progress of a run, for displays.
+#[derive(Debug)]
+pub enum BatchEvent<'a> {
+    /// The inputs were listed.
+    Listed {
+        /// How many will be processed.
+        total: usize,
+    },
+    /// Work on an input started.
+    Started {
+        /// Worker number.
+        worker: usize,
+        /// The input.
+        input: &'a Path,
+    },
+    /// Video work on an input advanced.
+    Progress {
+        /// Worker number.
+        worker: usize,
+        /// How far.
+        progress: fix::Progress,
+    },
+    /// An input is finished.
+    Finished {
+        /// Worker number.
+        worker: usize,
+        /// Its entry.
+        item: &'a ItemReport,
+    },
+}
+
+/// Refuses an output folder inside the input folder (its outputs would become inputs) and an
+/// input folder that is not one.
+fn check_dirs(dir: &Path, outdir: &Path) -> Result<(PathBuf, PathBuf), BatchError> {
+    let d = dir.canonicalize().map_err(|e| BatchError::Usage(format!("{}: {e}", dir.display())))?;
+    if !d.is_dir() {
+        return Err(BatchError::Usage(format!("{} is not a folder", dir.display())));
+    }
+    // The output folder may not exist yet: resolve its nearest existing ancestor.
+    let mut probe_path = outdir.to_path_buf();
+    let mut tail = Vec::new();
+    let o = loop {
+        match probe_path.canonicalize() {
+            Ok(c) => break tail.iter().rev().fold(c, |acc: PathBuf, part: &std::ffi::OsString| acc.join(part)),
+            Err(_) => match (probe_path.file_name(), probe_path.parent()) {
+                (Some(name), Some(parent)) => {
+                    tail.push(name.to_os_string());
+                    probe_path = if parent.as_os_str().is_empty() { PathBuf::from(".") } else { parent.to_path_buf() };
+                }
+                _ => return Err(BatchError::Usage(format!("{} is not a usable output folder", outdir.display()))),
+            },
+        }
+    };
+    if o.starts_with(&d) {
+        return Err(BatchError::Usage(format!(
+            "the output folder {} is inside the input folder {}: choose one outside it",
+            outdir.display(),
+            dir.display()
+        )));
+    }
+    Ok((d, o))
+}
+
+/// The output's relative path: the input's, with the extension of the format the fix writes.
+pub(crate) fn output_rel(rel: &Path, plan: &fix::FixPlan) -> PathBuf {
+    let ext = plan.ops.iter().find_map(|op| match op {
+        Op::Encode { format, .. } => Some(if *format == "jpeg" { "jpg" } else { format }),
+        Op::Remux { .. } | Op::Reencode { .. } => Some("mp4"),
+        _ => None,
+    });
+    match ext {
+        Some(e) => {
+            let same = rel
+                .extension()
+                .and_then(|x| x.to_str())
+                .is_some_and(|x| x.eq_ignore_ascii_case(e) || (e == "jpg" && x.eq_ignore_ascii_case("jpeg")));
+            if same {
+                rel.to_path_buf()
+            } else {
+                rel.with_extension(e)
+            }
+        }
+        None => rel.to_path_buf(),
+    }
+}
+
+/// Checks and fixes every file of `dir` into `outdir`. `cancel` stops the run between files
+/// and kills running video work; `on` sees progress (from several threads).
+pub fn run_dir(
+    dir: &Path,
+    outdir: &Path,
+    opts: &BatchOptions,
+    cancel: &AtomicBool,
+    on: &(dyn Fn(BatchEvent<'_>) + Sync),
+) -> Result<BatchReport, BatchError> {
+    let start = Instant::now();
+    let (dir_c, _) = check_dirs(dir, outdir)?;
+    let mut files =
+        walk::walk(&dir_c, opts.hidden).map_err(|e| BatchError::Io(format!("listing {}: {e}", dir.display())))?;
+    if let Some((k, n)) = opts.shard {
+        files.retain(|f| walk::in_shard(&f.rel, k, n));
+    }
+    if !opts.dry_run {
+        std::fs::create_dir_all(outdir).map_err(|e| BatchError::Io(format!("creating {}: {e}", outdir.display())))?;
+    }
+    let state = State::load(outdir);
+    on(BatchEvent::Listed { total: files.len() });
+    let jobs = match opts.jobs {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    }
+    .min(files.len().max(1));
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<ItemReport>>> = Mutex::new(vec![None; files.len()]);
+    std::thread::scope(|s| {
+        for worker in 0..jobs {
+            let (files, next, results, state) = (&files, &next, &results, &state);
+            s.spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(f) = files.get(i) else { break };
+                let item = if cancel.load(Ordering::SeqCst) {
+                    cancelled_item(&f.rel, &f.path)
+                } else {
+                    on(BatchEvent::Started { worker, input: &f.rel });
+                    let progress = |p: fix::Progress| on(BatchEvent::Progress { worker, progress: p });
+                    let ctl = Control { progress: Some(&progress), cancel: Some(cancel) };
+                    process(&f.rel, &f.path, outdir, opts, state, ctl)
+                };
+                on(BatchEvent::Finished { worker, item: &item });
+                if let Ok(mut r) = results.lock() {
+                    r[i] = Some(item);
+                }
+            });
+        }
+    });
+    let items: Vec<ItemReport> = results.into_inner().unwrap_or_default().into_iter().flatten().collect();
+    let mut summary = Summary { inputs: items.len(), ..Summary::default() };
+    for it in &items {
+        summary.bytes_in += it.input_bytes;
+        summary.bytes_out += it.output_bytes.unwrap_or(0);
+        summary.skipped += usize::from(it.skipped);
+        match it.status {
+            ItemStatus::Compliant => summary.compliant += 1,
+            ItemStatus::Fixed => summary.fixed += 1,
+            ItemStatus::Unfixable => summary.unfixable += 1,
+            ItemStatus::NotMedia => summary.not_media += 1,
+            ItemStatus::Failed => summary.failed += 1,
+            ItemStatus::Planned => summary.planned += 1,
+            ItemStatus::Cancelled => summary.cancelled += 1,
+        }
+    }
+    Ok(BatchReport {
+        input_dir: dir.to_path_buf(),
+        output_dir: outdir.to_path_buf(),
+        summary,
+        elapsed_s: start.elapsed().as_secs_f64(),
+        items,
+    })
+}
+
+fn cancelled_item(rel: &Path, path: &Path) -> ItemReport {
+    ItemReport {
+        input: rel.to_path_buf(),
+        kind: Kind::Unknown,
+        status: ItemStatus::Cancelled,
+        skipped: false,
+        findings: Vec::new(),
+        changes: Vec::new(),
+        plan: None,
+        output: None,
+        reason: Some("stopped before it was done".into()),
+        input_bytes: std::fs::metadata(path).map_or(0, |m| m.len()),
+        output_bytes: None,
+    }
+}
+
+fn status_name(s: ItemStatus) -> &'static str {
+    match s {
+        ItemStatus::Compliant => "compliant",
+        ItemStatus::Fixed => "fixed",
+        ItemStatus::Unfixable => "unfixable",
+        ItemStatus::NotMedia => "not_media",
+        ItemStatus::Failed => "failed",
+        ItemStatus::Planned => "planned",
+        ItemStatus::Cancelled => "cancelled",
+    }
+}
+
+fn status_from(s: &str) -> Option<ItemStatus> {
+    Some(match s {
+        "compliant" => ItemStatus::Compliant,
+        "fixed" => ItemStatus::Fixed,
+        "unfixable" => ItemStatus::Unfixable,
+        "not_media" => ItemStatus::NotMedia,
+        _ => return None,
+    })
+}
+
+/// One input: probe, check, then copy, fix or list it.
+fn process(rel: &Path, path: &Path, outdir: &Path, opts: &BatchOptions, state: &State, ctl: Control<'_>) -> ItemReport {
+    let input_bytes = std::fs::metadata(path).map_or(0, |m| m.len());
+    let mut item = ItemReport {
+        input: rel.to_path_buf(),
+        kind: Kind::Unknown,
+        status: ItemStatus::Failed,
+        skipped: false,
+        findings: Vec::new(),
+        changes: Vec::new(),
+        plan: None,
+        output: None,
+        reason: None,
+        input_bytes,
+        output_bytes: None,
+    };
+    if !opts.dry_run {
+        if let Some(done) = state.verified(rel, path, outdir) {
+            if let Some(st) = status_from(&done.status) {
+                item.status = st;
+                item.skipped = true;
+                item.output = done.output.clone();
+                item.output_bytes = done.output_size;
+                item.reason = done.reason.clone();
+                item.changes = done.changes.clone();
+                return item;
+            }
+        }
+    }
+    let mut facts = match probe(path) {
+        Ok(f) => f,
+        Err(e) => {
+            item.reason = Some(format!("cannot read it: {e}"));
+            return item;
+        }
+    };
+    item.kind = facts.kind;
+    if facts.kind == Kind::Unknown {
+        item.status = ItemStatus::NotMedia;
+        item.reason = Some(format!("content is {}, not an image or a video", facts.format.name()));
+        item.findings = check(&facts, Role::Image, &opts.fix.limits);
+        return finish(item, path, state, opts);
+    }
+    let role = Role::for_kind(facts.kind);
+    item.findings = check(&facts, role, &opts.fix.limits);
+    if is_compliant(&item.findings) {
+        let out_rel = rel.to_path_buf();
+        if opts.dry_run {
+            item.status = ItemStatus::Planned;
+            item.output = Some(out_rel);
+            item.plan = Some(fix::plan(&facts, role, &opts.fix));
+            return item;
+        }
+        match place_copy(path, &outdir.join(&out_rel), opts.link) {
+            Ok(n) => {
+                item.status = ItemStatus::Compliant;
+                item.output = Some(out_rel);
+                item.output_bytes = Some(n);
+                item.changes.push(if opts.link { "hard-linked".into() } else { "copied".into() });
+            }
+            Err(e) => item.reason = Some(e),
+        }
+        return finish(item, path, state, opts);
+    }
+    fix::complete_video_facts(path, &mut facts);
+    let plan = fix::plan(&facts, role, &opts.fix);
+    if let Some(why) = &plan.unfixable {
+        item.status = ItemStatus::Unfixable;
+        item.reason = Some(why.clone());
+        return finish(item, path, state, opts);
+    }
+    let out_rel = output_rel(rel, &plan);
+    if opts.dry_run {
+        item.status = ItemStatus::Planned;
+        item.output = Some(out_rel);
+        item.plan = Some(plan);
+        return item;
+    }
+    let out = outdir.join(&out_rel);
+    if let Some(parent) = out.parent() {
+        if let Err(e) = std::fs::create_dir_all(parent) {
+            item.reason = Some(format!("creating {}: {e}", parent.display()));
+            return item;
+        }
+    }
+    let mut spec = opts.fix.clone();
+    spec.format = out.extension().and_then(|e| e.to_str()).and_then(crate::Format::from_extension);
+    match fix::fix_file_with(path, &out, Some(role), &spec, true, ctl) {
+        Ok(o) => {
+            item.status = ItemStatus::Fixed;
+            item.changes = o.changes;
+            item.output_bytes = std::fs::metadata(&out).ok().map(|m| m.len());
+            item.output = Some(out_rel);
+        }
+        Err(FixError::Cancelled) => {
+            item.status = ItemStatus::Cancelled;
+            item.reason = Some("stopped before it was done".into());
+            return item;
+        }
+        Err(FixError::Unfixable(why)) => {
+            item.status = ItemStatus::Unfixable;
+            item.reason = Some(why);
+        }
+        Err(e) => item.reason = Some(e.to_string()),
+    }
+    finish(item, path, state, opts)
+}
+
+/// Records a finished input in the state file (not failures: they are tried again).
+fn finish(item: ItemReport, path: &Path, state: &State, opts: &BatchOptions) -> ItemReport {
+    if opts.dry_run || matches!(item.status, ItemStatus::Failed | ItemStatus::Cancelled | ItemStatus::Planned) {
+        return item;
+    }
+    let Some((input_size, input_mtime_ns)) = state::input_stamp(path) else { return item };
+    let out = item.output.as_ref().map(|o| state_out_path(state, o));
+    let output_sha256 = out.as_ref().and_then(|p| state::sha256_file(p).ok());
+    let done = Done {
+        rel: item.input.clone(),
+        input_size,
+        input_mtime_ns,
+        status: status_name(item.status).to_string(),
+        output: item.output.clone(),
+        output_size: item.output_bytes,
+        output_sha256,
+        reason: item.reason.clone(),
+        changes: item.changes.clone(),
+    };
+    let _ = state.record(&done);
+    item
+}
+
+fn state_out_path(state: &State, rel: &Path) -> PathBuf {
+    state.outdir().join(rel)
+}
+
+/// Copies (or hard-links) `src` to `dst` through a temporary name beside it, so a half-copied
+/// file never carries the final name.
+fn place_copy(src: &Path, dst: &Path, link: bool) -> Result<u64, String> {
+    let dir = dst.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".wanprep-")
+        .suffix(".part")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .tempfile_in(dir)
+        .map_err(|e| format!("writing in {}: {e}", dir.display()))?;
+    let tmp_path = tmp.into_temp_path();
+    if link {
+        std::fs::remove_file(&tmp_path).map_err(|e| e.to_string())?;
+        std::fs::hard_link(src, &tmp_path).map_err(|e| format!("hard-linking {}: {e}", src.display()))?;
+    } else {
+        std::fs::copy(src, &tmp_path).map_err(|e| format!("copying {}: {e}", src.display()))?;
+        std::fs::File::open(&tmp_path).and_then(|f| f.sync_all()).map_err(|e| e.to_string())?;
+    }
+    tmp_path.persist(dst).map_err(|e| format!("writing {}: {}", dst.display(), e.error))?;
+    std::fs::metadata(dst).map(|m| m.len()).map_err(|e| e.to_string())
+}
