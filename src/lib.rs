@@ -12,7 +12,10 @@
 //!   what to do.
 //! - [`check_inputs`] runs both over many files in parallel and builds a [`CheckReport`].
 //! - [`fix::plan()`] decides the cheapest changes that make an input compliant, and
-//!   [`fix::fix_file()`] carries them out atomically (images in this release).
+//!   [`fix::fix_file()`] carries them out atomically (video work runs in the FFmpeg helper, [`av`]).
+//! - [`client`] submits a compliant pair to the service: upload, journal, create, poll, download —
+//!   never creating a task twice.
+//! - [`batch`] runs all of it over a folder or a manifest of pairs, in parallel and resumably.
 //!
 //! ```
 //! use wanprep::{check, probe, Limits, Role};

@@ -284,3 +284,39 @@ fn a_manifest_is_checked_fixed_submitted_and_downloaded_and_a_killed_run_resumes
     assert_eq!(stand.count("GET", "/results/"), results, "a result was downloaded twice");
     assert_eq!(stand.creates(), 2);
 }
+
+#[test]
+fn ctrl_c_stops_a_batch_kills_its_encode_and_still_writes_the_report() {
+    let input = tempfile::tempdir().unwrap();
+    // Wide clips need a re-encode that runs for seconds each.
+    for i in 0..3 {
+        crate::util::make_clip(&input.path().join(format!("wide{i}.mp4")), "2400x600", 30, 20, &[]);
+    }
+    let out = tempfile::tempdir().unwrap();
+    let o = out.path().join("out");
+    let report = out.path().join("report.json");
+    let child = Command::new(env!("CARGO_BIN_EXE_wanprep"))
+        .args(["batch", input.path().to_str().unwrap(), "-o", o.to_str().unwrap(), "--jobs", "1"])
+        .args(["--json", report.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let writing = || {
+        std::fs::read_dir(&o)
+            .ok()
+            .is_some_and(|d| d.filter_map(Result::ok).any(|e| e.file_name().to_string_lossy().ends_with(".part")))
+    };
+    while !writing() {
+        assert!(start.elapsed() < Duration::from_secs(60), "the encode never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    let done = child.wait_with_output().unwrap();
+    assert_eq!(code(&done), 2, "{}", text(&done));
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(doc["summary"]["cancelled"].as_u64(), Some(3), "{}", doc["summary"]);
+    let left: Vec<_> = std::fs::read_dir(&o).unwrap().filter_map(Result::ok).map(|e| e.file_name()).collect();
+    assert!(left.iter().all(|n| n.to_string_lossy().starts_with(".wanprep-batch")), "left behind: {left:?}");
+}
