@@ -383,10 +383,11 @@ fn query_task(state: &Arc<Inner>, id: &str) -> Response<Body> {
     )
 }
 
+/// The documented fields, in the documented order (the file comes after them).
 const FORM_ORDER: [&str; 7] = [
     "OSSAccessKeyId",
-    "Signature",
     "policy",
+    "Signature",
     "key",
     "x-oss-object-acl",
     "x-oss-forbid-overwrite",
@@ -435,7 +436,7 @@ async fn post_object(state: &Arc<Inner>, mut form: Multipart) -> Response<Body> 
         }
     }
     let Some(file) = file else { return xml_error(400, "InvalidArgument", "no file field") };
-    let names: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).filter(|n| *n != "x-oss-content-type").collect();
+    let names: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
     if names != FORM_ORDER {
         return xml_error(400, "InvalidArgument", &format!("form fields out of order: {names:?}"));
     }

@@ -199,7 +199,7 @@ enum PostError {
     Io(std::io::Error),
 }
 
-/// The PostObject form, fields in the documented order, `file` last. No credentials of ours.
+/// The PostObject form. No credentials of ours.
 fn post_form(t: &Transport, p: &Policy, key: &str, path: &Path, size: u64, name: &str) -> Result<(), PostError> {
     let file = std::fs::File::open(path).map_err(PostError::Io)?;
     let mime = mime_for(name);
@@ -207,15 +207,17 @@ fn post_form(t: &Transport, p: &Policy, key: &str, path: &Path, size: u64, name:
         .file_name(safe_name(name))
         .mime_str(mime)
         .expect("a fixed, valid MIME type");
+    // The documented fields in the documented order (OSSAccessKeyId, policy, Signature, key,
+    // x-oss-object-acl, x-oss-forbid-overwrite, success_action_status), `file` last; the file's
+    // MIME type travels in its part header.
     let form = Form::new()
         .text("OSSAccessKeyId", p.oss_access_key_id.clone())
-        .text("Signature", p.signature.clone())
         .text("policy", p.policy.clone())
+        .text("Signature", p.signature.clone())
         .text("key", key.to_string())
         .text("x-oss-object-acl", p.x_oss_object_acl.clone())
         .text("x-oss-forbid-overwrite", p.x_oss_forbid_overwrite.clone())
         .text("success_action_status", "200")
-        .text("x-oss-content-type", mime)
         .part("file", part);
     let resp = t
         .plain()
