@@ -498,3 +498,18 @@ fn a_resumed_job_whose_result_is_saved_needs_no_force() {
     assert_eq!(code(&other), 2, "{}", text(&other));
     assert_eq!(env.stand.creates(), 1, "refused before creating");
 }
+
+#[test]
+fn an_unusable_home_falls_back_to_a_temporary_journal_with_a_warning() {
+    let env = Env::new();
+    let o = env
+        .command(&["submit", "--image", fixture(IMAGE).to_str().unwrap(), "--video", fixture(VIDEO).to_str().unwrap()])
+        .env("HOME", "/proc/wanprep-no-home")
+        .env_remove("XDG_DATA_HOME")
+        .output()
+        .unwrap();
+    assert_no_key(&o);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert!(text(&o).contains("warning") && text(&o).contains("journal"), "{}", text(&o));
+    assert_eq!(env.stand.creates(), 1);
+}

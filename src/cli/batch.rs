@@ -9,7 +9,7 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use wanprep::batch::manifest::{run_manifest, ManifestOptions, ManifestReport, PairStatus};
 use wanprep::batch::{run_dir, BatchEvent, BatchOptions, BatchReport, ItemStatus};
-use wanprep::client::{Client, Config};
+use wanprep::client::Config;
 use wanprep::fix::{AspectMode, FixSpec};
 
 use super::args::{AspectArg, BatchArgs, ExtendArg};
@@ -246,8 +246,12 @@ fn run_pairs(
         max_in_flight: a.max_in_flight.max(1),
         poll_interval: Duration::from_secs_f64(a.poll_interval),
     };
-    let mut client =
-        if a.submit { Some(Client::new(Config::from_env(&super::remote::overrides(&a.service))?)?) } else { None };
+    let mut client = if a.submit {
+        let config = Config::from_env(&super::remote::overrides(&a.service))?;
+        Some(super::remote::open_client(config, a.service.state_dir.is_some())?)
+    } else {
+        None
+    };
     let quiet_stdout = a.json.as_deref() == Some(Path::new("-"));
     let mut on = |p: &wanprep::batch::manifest::PairReport| {
         if !quiet_stdout {

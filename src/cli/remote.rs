@@ -143,6 +143,26 @@ impl Progress {
     }
 }
 
+/// Opens the client. When the default journal folder cannot be used (a read-only HOME, say) and
+/// none was asked for, the journal goes to the temporary folder, with a warning: a submit with
+/// a journal that may not survive beats no submit at all.
+pub(crate) fn open_client(config: Config, explicit_state_dir: bool) -> anyhow::Result<Client> {
+    match Client::new(config.clone()) {
+        Ok(c) => Ok(c),
+        Err(SubmitError::Journal(e)) if !explicit_state_dir => {
+            let fallback = std::env::temp_dir().join("wanprep-state");
+            eprintln!(
+                "wanprep: warning: {} ({}); using {} for the task journal (pass --state-dir to choose)",
+                sanitize(&config.state_dir.display().to_string()),
+                sanitize(&e.to_string()),
+                sanitize(&fallback.display().to_string())
+            );
+            Ok(Client::new(Config { state_dir: fallback, ..config })?)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 fn transport_outcome(e: &TransportError) -> Outcome {
     match e {
         TransportError::Api { error, .. } if error.http_status == 400 => Outcome::NonCompliant,
@@ -206,7 +226,7 @@ pub fn submit(a: SubmitArgs) -> anyhow::Result<Outcome> {
         return Ok(if report.any_unreadable() { Outcome::Unusable } else { Outcome::NonCompliant });
     }
 
-    let mut client = Client::new(config)?;
+    let mut client = open_client(config, a.service.state_dir.is_some())?;
     if a.wait && !a.new {
         // Refuse before paying for a task whose result could not be saved — unless OUTPUT is
         // the saved result of the very task this run resumes.
@@ -390,7 +410,7 @@ fn report_unsuccessful(task_id: &str, resp: &TaskResponse, json: bool) -> anyhow
 }
 
 pub fn status(a: StatusArgs) -> anyhow::Result<Outcome> {
-    let client = Client::new(Config::from_env(&overrides(&a.service))?)?;
+    let client = open_client(Config::from_env(&overrides(&a.service))?, a.service.state_dir.is_some())?;
     match client.query(&a.task_id) {
         Ok((resp, raw)) => {
             if a.json {
@@ -440,7 +460,7 @@ pub fn status(a: StatusArgs) -> anyhow::Result<Outcome> {
 }
 
 pub fn wait(a: WaitArgs) -> anyhow::Result<Outcome> {
-    let mut client = Client::new(Config::from_env(&overrides(&a.service))?)?;
+    let mut client = open_client(Config::from_env(&overrides(&a.service))?, a.service.state_dir.is_some())?;
     let cancel = interrupt_flag();
     let opts = wait_options(&a.poll, cancel.clone(), false)?;
     let out: PathBuf = a
