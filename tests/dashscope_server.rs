@@ -85,6 +85,7 @@ pub struct Inner {
     pub result_file: PathBuf,
     pub storage_base: Mutex<String>,
     counter: AtomicU32,
+    instance: u16,
 }
 
 pub struct Stand {
@@ -97,7 +98,11 @@ impl Stand {
     pub fn start() -> Stand {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let result_file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/video/mp4v_640x360.mp4");
-        let state = Arc::new(Inner { result_file, ..Inner::default() });
+        let instance = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos() ^ (d.as_secs() as u32))
+            .wrapping_add(std::process::id()) as u16;
+        let state = Arc::new(Inner { result_file, instance, ..Inner::default() });
         state.knobs.polls_to_finish.store(2, Ordering::SeqCst);
         let api = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let storage = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
@@ -274,7 +279,8 @@ async fn create(state: &Arc<Inner>, headers: &HeaderMap, body: &[u8]) -> Respons
         }
     }
     let n = state.counter.fetch_add(1, Ordering::SeqCst);
-    let id = format!("0385dc79-5ff8-4d82-bcb6-{n:012}");
+    // Unique across stand-ins and runs, as the service's ids are (journals outlive a test).
+    let id = format!("0385dc79-{:04x}-4d82-bcb6-{n:012}", state.instance);
     state.tasks.lock().unwrap().insert(
         id.clone(),
         Task {

@@ -256,15 +256,24 @@ impl Journal {
         Ok(Decision::Create(id))
     }
 
-    /// The create was answered with a task id.
-    pub fn created(&self, id: i64, task_id: &str, status: &str) -> Result<(), JournalError> {
-        self.conn
-            .execute(
-                "UPDATE tasks SET state = 'created', task_id = ?2, task_status = ?3, error = NULL, updated_at = ?4 WHERE id = ?1",
-                params![id, task_id, status, now()],
-            )
-            .map(drop)
-            .map_err(|e| self.err(e))
+    /// The create was answered with a task id. An older entry holding the same id (a service —
+    /// or a stand-in — that reused one) gives it up: the new task is the one to track.
+    pub fn created(&mut self, id: i64, task_id: &str, status: &str) -> Result<(), JournalError> {
+        let path = self.path.display().to_string();
+        let err = |source| JournalError { path: path.clone(), source };
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
+        tx.execute(
+            "UPDATE tasks SET task_id = NULL, error = 'the service reused this task id', updated_at = ?3
+             WHERE task_id = ?1 AND id != ?2",
+            params![task_id, id, now()],
+        )
+        .map_err(err)?;
+        tx.execute(
+            "UPDATE tasks SET state = 'created', task_id = ?2, task_status = ?3, error = NULL, updated_at = ?4 WHERE id = ?1",
+            params![id, task_id, status, now()],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)
     }
 
     /// The create ended without a task id: refused (no task) or uncertain (maybe a task).
@@ -373,6 +382,10 @@ mod tests {
         // Killed before the answer: the next run must not create blindly.
         assert!(matches!(j.decide(&job("fp"), false).unwrap(), Decision::Uncertain(_)));
         j.created(id, "task-1", "PENDING").unwrap();
+        // An id already held by another entry moves to the new one instead of failing.
+        let Decision::Create(other) = j.decide(&job("fp-other"), false).unwrap() else { panic!() };
+        j.created(other, "task-1", "PENDING").unwrap();
+        j.created(id, "task-1", "PENDING").unwrap();
         let Decision::Resume(e) = j.decide(&job("fp"), false).unwrap() else { panic!("expected resume") };
         assert_eq!(e.task_id.as_deref(), Some("task-1"));
         // Another account never resumes it.
@@ -383,7 +396,7 @@ mod tests {
         assert!(matches!(j.decide(&job("fp"), false).unwrap(), Decision::Create(_)));
         // --new always creates.
         assert!(matches!(j.decide(&job("fp2"), true).unwrap(), Decision::Create(_)));
-        assert_eq!(j.list().unwrap().len(), 4);
+        assert_eq!(j.list().unwrap().len(), 5);
     }
 
     #[test]

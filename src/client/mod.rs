@@ -220,6 +220,14 @@ pub enum SubmitError {
     /// The create answer could not be read.
     #[error("the create answer could not be read: {0}")]
     BadAnswer(String),
+    /// The task was created but the journal could not record it.
+    #[error("task {task_id} was created, but the journal could not record it ({error}): follow it with `wanprep wait {task_id}`")]
+    NotRecorded {
+        /// The new task.
+        task_id: String,
+        /// The journal's failure.
+        error: JournalError,
+    },
 }
 
 impl SubmitError {
@@ -353,7 +361,10 @@ impl Client {
             }
         };
         let status = created.output.task_status.as_deref().unwrap_or("PENDING");
-        self.journal.created(id, &created.output.task_id, status)?;
+        if let Err(e) = self.journal.created(id, &created.output.task_id, status) {
+            // The task exists: never let a journal failure hide its id.
+            return Err(SubmitError::NotRecorded { task_id: created.output.task_id, error: e });
+        }
         on(Event::Created { task_id: &created.output.task_id });
         Ok(Submitted::Created { task_id: created.output.task_id })
     }
