@@ -320,3 +320,20 @@ fn ctrl_c_stops_a_batch_kills_its_encode_and_still_writes_the_report() {
     let left: Vec<_> = std::fs::read_dir(&o).unwrap().filter_map(Result::ok).map(|e| e.file_name()).collect();
     assert!(left.iter().all(|n| n.to_string_lossy().starts_with(".wanprep-batch")), "left behind: {left:?}");
 }
+
+#[test]
+fn inputs_that_would_share_an_output_name_keep_their_own() {
+    let input = tempfile::tempdir().unwrap();
+    std::fs::copy(fixture("image/not_accepted_300x300.gif"), input.path().join("pic.gif")).unwrap();
+    std::fs::copy(fixture("image/not_accepted_300x300.tif"), input.path().join("pic.tif")).unwrap();
+    std::fs::copy(fixture("image/not_accepted_300x300.gif"), input.path().join("alone.gif")).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let o = out.path().join("out");
+    let (i, os) = (input.path().to_str().unwrap(), o.to_str().unwrap());
+    assert_eq!(code(&run(&["batch", i, "-o", os], &[])), 0);
+    let files: Vec<PathBuf> = tree(&o).into_keys().filter(|p| !p.to_string_lossy().starts_with('.')).collect();
+    assert_eq!(files, ["alone.png", "pic.gif.png", "pic.tif.png"].map(PathBuf::from).to_vec());
+    let again = run(&["batch", i, "-o", os, "--json", "-"], &[]);
+    let doc: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(doc["summary"]["skipped"].as_u64(), Some(3), "{}", doc["summary"]);
+}

@@ -216,6 +216,32 @@ fn check_dirs(dir: &Path, outdir: &Path) -> Result<(PathBuf, PathBuf), BatchErro
     Ok((d, o))
 }
 
+/// The output's relative path: the input's, with the extension of the format the fix writes —
+/// appended rather than replaced when another input of the same folder shares the stem
+/// (`a.gif` and `a.tif` both becoming `a.png` would overwrite each other).
+pub(crate) fn output_rel_unique(rel: &Path, plan: &fix::FixPlan, stem_shared: bool) -> PathBuf {
+    let out = output_rel(rel, plan);
+    if stem_shared && out != rel {
+        let mut name = rel.file_name().unwrap_or_default().to_os_string();
+        name.push(".");
+        name.push(out.extension().unwrap_or_default());
+        return rel.with_file_name(name);
+    }
+    out
+}
+
+/// Relative paths whose folder holds another file with the same stem.
+fn shared_stems(files: &[walk::Found]) -> std::collections::HashSet<PathBuf> {
+    let mut count: std::collections::HashMap<(PathBuf, std::ffi::OsString), usize> = Default::default();
+    let key = |rel: &Path| {
+        (rel.parent().unwrap_or(Path::new("")).to_path_buf(), rel.file_stem().unwrap_or_default().to_ascii_lowercase())
+    };
+    for f in files {
+        *count.entry(key(&f.rel)).or_default() += 1;
+    }
+    files.iter().filter(|f| count[&key(&f.rel)] > 1).map(|f| f.rel.clone()).collect()
+}
+
 /// The output's relative path: the input's, with the extension of the format the fix writes.
 pub(crate) fn output_rel(rel: &Path, plan: &fix::FixPlan) -> PathBuf {
     let ext = plan.ops.iter().find_map(|op| match op {
@@ -252,6 +278,8 @@ pub fn run_dir(
     let (dir_c, _) = check_dirs(dir, outdir)?;
     let mut files =
         walk::walk(&dir_c, opts.hidden).map_err(|e| BatchError::Io(format!("listing {}: {e}", dir.display())))?;
+    // Before sharding, so every shard names outputs the same way.
+    let shared = shared_stems(&files);
     if let Some((k, n)) = opts.shard {
         files.retain(|f| walk::in_shard(&f.rel, k, n));
     }
@@ -269,7 +297,7 @@ pub fn run_dir(
     let results: Mutex<Vec<Option<ItemReport>>> = Mutex::new(vec![None; files.len()]);
     std::thread::scope(|s| {
         for worker in 0..jobs {
-            let (files, next, results, state) = (&files, &next, &results, &state);
+            let (files, next, results, state, shared) = (&files, &next, &results, &state, &shared);
             s.spawn(move || loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(f) = files.get(i) else { break };
@@ -279,7 +307,7 @@ pub fn run_dir(
                     on(BatchEvent::Started { worker, input: &f.rel });
                     let progress = |p: fix::Progress| on(BatchEvent::Progress { worker, progress: p });
                     let ctl = Control { progress: Some(&progress), cancel: Some(cancel) };
-                    process(&f.rel, &f.path, outdir, opts, state, ctl)
+                    process(&f.rel, &f.path, outdir, opts, state, ctl, shared.contains(&f.rel))
                 };
                 on(BatchEvent::Finished { worker, item: &item });
                 if let Ok(mut r) = results.lock() {
@@ -352,7 +380,15 @@ fn status_from(s: &str) -> Option<ItemStatus> {
 }
 
 /// One input: probe, check, then copy, fix or list it.
-fn process(rel: &Path, path: &Path, outdir: &Path, opts: &BatchOptions, state: &State, ctl: Control<'_>) -> ItemReport {
+fn process(
+    rel: &Path,
+    path: &Path,
+    outdir: &Path,
+    opts: &BatchOptions,
+    state: &State,
+    ctl: Control<'_>,
+    stem_shared: bool,
+) -> ItemReport {
     let input_bytes = std::fs::metadata(path).map_or(0, |m| m.len());
     let mut item = ItemReport {
         input: rel.to_path_buf(),
@@ -422,7 +458,7 @@ fn process(rel: &Path, path: &Path, outdir: &Path, opts: &BatchOptions, state: &
         item.reason = Some(why.clone());
         return finish(item, path, state, opts);
     }
-    let out_rel = output_rel(rel, &plan);
+    let out_rel = output_rel_unique(rel, &plan, stem_shared);
     if opts.dry_run {
         item.status = ItemStatus::Planned;
         item.output = Some(out_rel);
