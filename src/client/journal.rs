@@ -135,6 +135,23 @@ fn now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
+/// The job's newest entry within the task validity that is not refused, failed, cancelled or
+/// unknown: a task to resume, or an uncertain create not to repeat.
+fn live_entry(conn: &Connection, job: &JobKey<'_>) -> rusqlite::Result<Option<Entry>> {
+    let since = now() - TASK_VALIDITY.as_secs() as i64;
+    conn.query_row(
+        &format!(
+            "SELECT {COLUMNS} FROM tasks WHERE fingerprint = ?1 AND key_tag = ?2 AND created_at > ?3
+             AND state != 'rejected'
+             AND (task_status IS NULL OR task_status NOT IN ('FAILED', 'CANCELED', 'UNKNOWN'))
+             ORDER BY id DESC LIMIT 1"
+        ),
+        params![job.fingerprint, job.key_tag, since],
+        entry,
+    )
+    .optional()
+}
+
 const COLUMNS: &str = "id, fingerprint, image, video, mode, watermark, state, task_id, task_status, created_at, \
                        updated_at, output_path, output_bytes, error";
 
@@ -221,21 +238,9 @@ impl Journal {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| JournalError { path: self.path.display().to_string(), source: e })?;
-        let since = now() - TASK_VALIDITY.as_secs() as i64;
         if !force_new {
-            let found = tx
-                .query_row(
-                    &format!(
-                        "SELECT {COLUMNS} FROM tasks WHERE fingerprint = ?1 AND key_tag = ?2 AND created_at > ?3
-                         AND state != 'rejected'
-                         AND (task_status IS NULL OR task_status NOT IN ('FAILED', 'CANCELED', 'UNKNOWN'))
-                         ORDER BY id DESC LIMIT 1"
-                    ),
-                    params![job.fingerprint, job.key_tag, since],
-                    entry,
-                )
-                .optional()
-                .map_err(|e| JournalError { path: self.path.display().to_string(), source: e })?;
+            let found =
+                live_entry(&tx, job).map_err(|e| JournalError { path: self.path.display().to_string(), source: e })?;
             if let Some(e) = found {
                 tx.commit().map_err(|e| JournalError { path: self.path.display().to_string(), source: e })?;
                 return Ok(match e.state {
@@ -254,6 +259,12 @@ impl Journal {
         let id = tx.last_insert_rowid();
         tx.commit().map_err(|e| JournalError { path: self.path.display().to_string(), source: e })?;
         Ok(Decision::Create(id))
+    }
+
+    /// The newest entry for the job that a submit would resume or must not repeat (see
+    /// [`Journal::decide`]), without recording anything.
+    pub fn find_live(&self, job: &JobKey<'_>) -> Result<Option<Entry>, JournalError> {
+        live_entry(&self.conn, job).map_err(|e| self.err(e))
     }
 
     /// The create was answered with a task id. An older entry holding the same id (a service —

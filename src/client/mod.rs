@@ -289,14 +289,7 @@ impl Client {
         let (fingerprint, image_digest, video_digest) = self.fingerprint(job)?;
         let endpoint = self.transport.config().base_url.to_string();
         let key_tag = self.key_tag();
-        let key = journal::JobKey {
-            fingerprint: &fingerprint,
-            key_tag: &key_tag,
-            image: &job.image,
-            video: &job.video,
-            mode: job.mode.as_str(),
-            watermark: job.watermark,
-        };
+        let key = job_key(job, &fingerprint, &key_tag);
         // Look before uploading: a resumed job needs no upload.
         if !force_new {
             if let Some(found) = self.journal_lookup(&key)? {
@@ -401,14 +394,7 @@ impl Client {
     pub fn existing(&mut self, job: &Job) -> Result<Option<Entry>, SubmitError> {
         let (fingerprint, ..) = self.fingerprint(job)?;
         let key_tag = self.key_tag();
-        let key = journal::JobKey {
-            fingerprint: &fingerprint,
-            key_tag: &key_tag,
-            image: &job.image,
-            video: &job.video,
-            mode: job.mode.as_str(),
-            watermark: job.watermark,
-        };
+        let key = job_key(job, &fingerprint, &key_tag);
         Ok(match self.journal_lookup(&key)? {
             Some(Ok(Submitted::Resumed(e))) => Some(*e),
             _ => None,
@@ -419,15 +405,7 @@ impl Client {
         &mut self,
         key: &journal::JobKey<'_>,
     ) -> Result<Option<Result<Submitted, SubmitError>>, SubmitError> {
-        // A read-only look: `decide` with a throwaway would record an intent, so peek via list.
-        let since_ok = |e: &Entry| e.within_validity();
-        let found = self
-            .journal
-            .list()?
-            .into_iter()
-            .filter(|e| e.fingerprint == key.fingerprint && since_ok(e) && e.state != EntryState::Rejected)
-            .find(|e| !matches!(e.task_status.as_deref(), Some("FAILED" | "CANCELED" | "UNKNOWN")));
-        Ok(found.map(|e| match e.state {
+        Ok(self.journal.find_live(key)?.map(|e| match e.state {
             EntryState::Created => Ok(Submitted::Resumed(Box::new(e))),
             _ => Err(SubmitError::Uncertain(Box::new(e))),
         }))
@@ -531,6 +509,18 @@ impl Client {
     /// Records the output path a task's result is meant for (before it is downloaded).
     pub fn plan_output(&self, task_id: &str, out: &Path) -> Result<(), JournalError> {
         self.journal.output(task_id, &out.display().to_string(), 0)
+    }
+}
+
+/// The journal's key for a job.
+fn job_key<'a>(job: &'a Job, fingerprint: &'a str, key_tag: &'a str) -> journal::JobKey<'a> {
+    journal::JobKey {
+        fingerprint,
+        key_tag,
+        image: &job.image,
+        video: &job.video,
+        mode: job.mode.as_str(),
+        watermark: job.watermark,
     }
 }
 

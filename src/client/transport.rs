@@ -10,7 +10,7 @@ use reqwest::Url;
 
 use super::api::ApiError;
 use super::config::Config;
-use crate::probe::http::{chain, install_crypto};
+use crate::probe::http::{chain, describe, install_crypto};
 
 /// A request that got no usable HTTP answer, or an error answer.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -60,15 +60,8 @@ impl TransportError {
     }
 
     pub(crate) fn from_reqwest(e: &reqwest::Error) -> TransportError {
-        let kind = if e.is_timeout() {
-            "timed out"
-        } else if e.is_connect() {
-            "cannot connect"
-        } else {
-            "request failed"
-        };
         // reqwest's text can hold the URL: ours never carry the key (it only travels in a header).
-        TransportError::Network { message: format!("{kind}: {}", chain(e)), maybe_delivered: !e.is_connect() }
+        TransportError::Network { message: describe(e), maybe_delivered: !e.is_connect() }
     }
 }
 

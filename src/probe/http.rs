@@ -297,7 +297,7 @@ pub(crate) fn jitter() -> f64 {
 }
 
 /// A reqwest error with its causes, e.g. "error sending request: connection refused".
-fn describe(e: &reqwest::Error) -> String {
+pub(crate) fn describe(e: &reqwest::Error) -> String {
     let kind = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {
