@@ -505,21 +505,7 @@ async fn result(state: &Arc<Inner>, headers: &HeaderMap) -> Response<Body> {
     }
     let k = &state.knobs;
     if k.cut_result_once.swap(false, Ordering::SeqCst) {
-        let half = slice.slice(..slice.len() / 2);
-        let body = stream::unfold(0u8, move |step| {
-            let half = half.clone();
-            async move {
-                match step {
-                    0 => Some((Ok(half), 1)),
-                    1 => {
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        Some((Err(std::io::Error::other("cut")), 2))
-                    }
-                    _ => None,
-                }
-            }
-        });
-        return b.body(Body::from_stream(body)).unwrap();
+        return b.body(crate::http_server::cut_after(slice.slice(..slice.len() / 2))).unwrap();
     }
     let pause = k.slow_result_ms.load(Ordering::SeqCst);
     if pause > 0 {

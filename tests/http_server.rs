@@ -187,21 +187,7 @@ fn serve(stats: &Arc<Stats>, method: &Method, headers: &HeaderMap, rel: &str, ho
             // Declare the whole length, send half, then fail the stream: the connection closes.
             let half = Bytes::from(data[..data.len() / 2].to_vec());
             stats.body_bytes.fetch_add(half.len() as u64, Ordering::SeqCst);
-            // The pause lets the headers and the first half reach the client before the cut.
-            let body = stream::unfold(0u8, move |step| {
-                let half = half.clone();
-                async move {
-                    match step {
-                        0 => Some((Ok(half), 1)),
-                        1 => {
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                            Some((Err(std::io::Error::other("cut")), 2))
-                        }
-                        _ => None,
-                    }
-                }
-            });
-            Response::builder().header(header::CONTENT_LENGTH, len).body(Body::from_stream(body)).unwrap()
+            Response::builder().header(header::CONTENT_LENGTH, len).body(cut_after(half)).unwrap()
         }
         _ => {
             // Streamed in 16 KiB pieces and counted as they are handed to the socket, so a
@@ -232,4 +218,22 @@ fn parse_range(v: &str) -> Option<(u64, Option<u64>)> {
     let spec = v.strip_prefix("bytes=")?;
     let (a, b) = spec.split_once('-')?;
     Some((a.trim().parse().ok()?, if b.trim().is_empty() { None } else { Some(b.trim().parse().ok()?) }))
+}
+
+/// A body that sends `first`, pauses (so the headers and those bytes reach the client), then
+/// fails: the connection closes mid-body.
+pub fn cut_after(first: Bytes) -> Body {
+    Body::from_stream(stream::unfold(0u8, move |step| {
+        let first = first.clone();
+        async move {
+            match step {
+                0 => Some((Ok(first), 1)),
+                1 => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    Some((Err(std::io::Error::other("cut")), 2))
+                }
+                _ => None,
+            }
+        }
+    }))
 }
