@@ -68,8 +68,20 @@ impl Env {
     }
 
     fn submit(&self, extra: &[&str]) -> Output {
+        let o = self.submit_command(extra).output().expect("run wanprep");
+        assert_no_key(&o);
+        o
+    }
+
+    /// The submit command of `submit_args`, to adjust before running.
+    fn submit_command(&self, extra: &[&str]) -> Command {
         let args = self.submit_args(extra);
-        self.run(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        self.command(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+
+    /// Starts a submit in the background (for the kill tests), output discarded.
+    fn spawn_submit(&self, extra: &[&str]) -> std::process::Child {
+        self.submit_command(extra).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap()
     }
 }
 
@@ -273,12 +285,7 @@ fn an_unknown_task_is_terminal() {
 #[test]
 fn a_wrong_key_is_reported_with_a_hint_and_never_printed() {
     let env = Env::new();
-    let args = env.submit_args(&[]);
-    let o = env
-        .command(&args.iter().map(String::as_str).collect::<Vec<_>>())
-        .env("DASHSCOPE_API_KEY", "sk-wrong-key-PRIVATE")
-        .output()
-        .unwrap();
+    let o = env.submit_command(&[]).env("DASHSCOPE_API_KEY", "sk-wrong-key-PRIVATE").output().unwrap();
     assert_eq!(code(&o), 2, "{}", text(&o));
     let t = text(&o);
     assert!(t.contains("InvalidApiKey") && t.contains("region"), "{t}");
@@ -289,12 +296,7 @@ fn a_wrong_key_is_reported_with_a_hint_and_never_printed() {
 #[test]
 fn a_missing_key_is_a_usage_error() {
     let env = Env::new();
-    let args = env.submit_args(&[]);
-    let o = env
-        .command(&args.iter().map(String::as_str).collect::<Vec<_>>())
-        .env_remove("DASHSCOPE_API_KEY")
-        .output()
-        .unwrap();
+    let o = env.submit_command(&[]).env_remove("DASHSCOPE_API_KEY").output().unwrap();
     assert_eq!(code(&o), 2);
     assert!(text(&o).contains("DASHSCOPE_API_KEY"), "{}", text(&o));
     assert!(env.stand.log().is_empty());
@@ -304,13 +306,7 @@ fn a_missing_key_is_a_usage_error() {
 fn killed_while_the_create_is_in_flight_then_rerun_creates_no_duplicate() {
     let env = Env::new();
     env.stand.knobs().create_delay_ms.store(5_000, Ordering::SeqCst);
-    let args = env.submit_args(&[]);
-    let mut child = env
-        .command(&args.iter().map(String::as_str).collect::<Vec<_>>())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = env.spawn_submit(&[]);
     wait_until("the create to arrive", Duration::from_secs(30), || env.stand.tasks().len() == 1);
     child.kill().unwrap(); // SIGKILL: no chance to record anything.
     child.wait().unwrap();
@@ -330,13 +326,7 @@ fn killed_while_the_create_is_in_flight_then_rerun_creates_no_duplicate() {
 fn killed_after_the_create_then_rerun_resumes_and_downloads() {
     let env = Env::new();
     env.stand.knobs().polls_to_finish.store(1_000_000, Ordering::SeqCst);
-    let args = env.submit_args(&["--wait"]);
-    let mut child = env
-        .command(&args.iter().map(String::as_str).collect::<Vec<_>>())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = env.spawn_submit(&["--wait"]);
     wait_until("polling to start", Duration::from_secs(30), || env.stand.count("GET", "/api/v1/tasks/") >= 1);
     child.kill().unwrap();
     child.wait().unwrap();
@@ -367,13 +357,7 @@ fn a_killed_download_resumes_with_range() {
     let env = Env::new();
     env.stand.knobs().polls_to_finish.store(1, Ordering::SeqCst);
     env.stand.knobs().slow_result_ms.store(150, Ordering::SeqCst);
-    let args = env.submit_args(&["--wait"]);
-    let mut child = env
-        .command(&args.iter().map(String::as_str).collect::<Vec<_>>())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = env.spawn_submit(&["--wait"]);
     let part = || -> Option<PathBuf> {
         std::fs::read_dir(env.dir.path())
             .ok()?
@@ -457,13 +441,7 @@ fn the_wait_timeout_leaves_the_task_running_and_says_how_to_resume() {
 fn ctrl_c_while_waiting_leaves_the_task_running_and_says_how_to_resume() {
     let env = Env::new();
     env.stand.knobs().polls_to_finish.store(1_000_000, Ordering::SeqCst);
-    let args = env.submit_args(&["--wait"]);
-    let child = env
-        .command(&args.iter().map(String::as_str).collect::<Vec<_>>())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = env.submit_command(&["--wait"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     wait_until("polling to start", Duration::from_secs(30), || env.stand.count("GET", "/api/v1/tasks/") >= 1);
     let sent = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(sent.success());
