@@ -166,12 +166,7 @@ fn a_killed_fix_leaves_no_partial_output() {
     .save(&input)
     .unwrap();
     let out = dir.path().join("big_fixed.jpg");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wanprep"))
-        .args(["fix", input.to_str().unwrap(), "-o", out.to_str().unwrap()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = crate::util::spawn_quiet(&["fix", input.to_str().unwrap(), "-o", out.to_str().unwrap()]);
     std::thread::sleep(std::time::Duration::from_millis(300));
     child.kill().unwrap();
     child.wait().unwrap();
@@ -391,12 +386,7 @@ fn a_killed_video_fix_stops_the_ffmpeg_helper_and_leaves_nothing() {
     // 4:1 needs padding, so a re-encode that runs for seconds.
     crate::util::make_clip(&input, "2400x600", 30, 20, &[]);
     let out = dir.path().join("fixed.mp4");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wanprep"))
-        .args(["fix", input.to_str().unwrap(), "-o", out.to_str().unwrap()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = crate::util::spawn_quiet(&["fix", input.to_str().unwrap(), "-o", out.to_str().unwrap()]);
     let temp_files = || -> Vec<std::path::PathBuf> {
         std::fs::read_dir(dir.path())
             .unwrap()

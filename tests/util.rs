@@ -16,6 +16,16 @@ pub fn wanprep(args: &[&str]) -> Output {
         .expect("run wanprep")
 }
 
+/// Starts the real CLI in the background with its output discarded (for kill tests).
+pub fn spawn_quiet(args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_wanprep"))
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start wanprep")
+}
+
 pub fn code(o: &Output) -> i32 {
     o.status.code().expect("exited normally")
 }
