@@ -379,7 +379,7 @@ pub fn submit_all(
                     match status {
                         TaskStatus::Succeeded => {
                             let out = r.output.clone().unwrap_or_else(|| outdir.join(format!("{id}.mp4")));
-                            match client.download(&id, &resp, &out, Some(&cancel_arc(cancel)), &mut |_| {}) {
+                            match client.download(&id, &resp, &out, Some(cancel), &mut |_| {}) {
                                 Ok(_) => r.status = PairStatus::Downloaded,
                                 Err(e) => {
                                     r.status = PairStatus::Failed;
@@ -411,11 +411,6 @@ pub fn submit_all(
         }
         in_flight = still;
     }
-}
-
-/// The client's download takes an `Arc` flag; this mirrors `cancel` into one.
-fn cancel_arc(cancel: &AtomicBool) -> std::sync::Arc<AtomicBool> {
-    std::sync::Arc::new(AtomicBool::new(cancel.load(Ordering::SeqCst)))
 }
 
 /// Counts for a finished run.

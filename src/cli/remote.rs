@@ -349,7 +349,7 @@ fn finish_task(
         return Ok(Outcome::NonCompliant);
     }
     output_free(client, out, Some(task_id), force)?;
-    let dl = client.download(task_id, &resp, out, Some(cancel), &mut |e| progress.on(e));
+    let dl = client.download(task_id, &resp, out, Some(&**cancel), &mut |e| progress.on(e));
     progress.finish();
     match dl {
         Ok(d) => {

@@ -5,7 +5,6 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::blocking::Client;
@@ -68,7 +67,7 @@ pub fn download(
     url: &str,
     out: &Path,
     task_id: &str,
-    cancel: Option<&Arc<AtomicBool>>,
+    cancel: Option<&AtomicBool>,
     mut progress: impl FnMut(u64, Option<u64>),
 ) -> Result<Downloaded, DownloadError> {
     let part = part_path(out, task_id);
@@ -131,7 +130,7 @@ fn fetch_once(
     file: &mut File,
     have: &mut u64,
     fetched: &mut u64,
-    cancel: Option<&Arc<AtomicBool>>,
+    cancel: Option<&AtomicBool>,
     progress: &mut impl FnMut(u64, Option<u64>),
     part: &Path,
 ) -> Result<(), Fetch> {

@@ -28,7 +28,6 @@ pub mod upload;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -493,7 +492,7 @@ impl Client {
         task_id: &str,
         resp: &TaskResponse,
         out: &Path,
-        cancel: Option<&Arc<AtomicBool>>,
+        cancel: Option<&AtomicBool>,
         on: &mut dyn FnMut(Event<'_>),
     ) -> Result<Downloaded, DownloadError> {
         let url = resp
