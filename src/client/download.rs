@@ -230,6 +230,21 @@ fn content_range(v: Option<&str>) -> Option<(u64, Option<u64>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn content_range_never_panics(s in "\\PC{0,40}") {
+            let _ = content_range(Some(&s));
+        }
+
+        #[test]
+        fn content_range_round_trips(start in 0u64..u64::MAX / 2, len in 0u64..1 << 40, extra in 0u64..1 << 20) {
+            let end = start + len;
+            let total = end + 1 + extra;
+            prop_assert_eq!(content_range(Some(&format!("bytes {start}-{end}/{total}"))), Some((start, Some(total))));
+        }
+    }
 
     #[test]
     fn content_range_forms() {

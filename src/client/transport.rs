@@ -251,6 +251,25 @@ fn httpdate(s: &str) -> Option<SystemTime> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        // Header values come from the network: any text is parsed without a panic, and a
+        // well-formed date always parses.
+        #[test]
+        fn httpdate_never_panics(s in "\\PC{0,40}") {
+            let _ = httpdate(&s);
+        }
+
+        #[test]
+        fn httpdate_reads_every_well_formed_date(
+            d in 1u32..=28, m in 0usize..12, y in 1970u32..2200, h in 0u32..24, mi in 0u32..60, se in 0u32..60
+        ) {
+            let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+            let s = format!("Mon, {d:02} {} {y} {h:02}:{mi:02}:{se:02} GMT", months[m]);
+            prop_assert!(httpdate(&s).is_some(), "{}", s);
+        }
+    }
 
     #[test]
     fn retry_after_forms() {

@@ -284,6 +284,18 @@ fn mime_for(name: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        // OSS error bodies and file names come from outside: no input panics, and a safe name
+        // only ever holds characters that can go into an oss:// key unescaped.
+        #[test]
+        fn xml_and_names_never_panic(body in "\\PC{0,80}", name in "\\PC{0,80}") {
+            let _ = xml_tag(&body, "Code");
+            let n = safe_name(&name);
+            prop_assert!(!n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')));
+        }
+    }
 
     #[test]
     fn policy_numbers_may_be_strings() {
