@@ -33,7 +33,8 @@ pub struct Reencode {
     pub height: u32,
     /// Frames before this time (s, from the start) are dropped; the output starts there.
     pub start_s: f64,
-    /// Frames at or after this time (s, from the start) are dropped.
+    /// Frames that would end after this time (s, from the start) are dropped, so the output
+    /// lasts at most `end_s - start_s`.
     pub end_s: Option<f64>,
     /// Peak bitrate in bits/s so the file fits its size limit (None: quality-only).
     pub max_bitrate: Option<u64>,
@@ -42,11 +43,37 @@ pub struct Reencode {
     pub loop_to_s: Option<f64>,
 }
 
+/// The containers a fix writes (both ISO-BMFF, written by FFmpeg's `mov` muxer family).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Container {
+    /// MPEG-4 Part 14.
+    #[default]
+    Mp4,
+    /// QuickTime.
+    Mov,
+}
+
+impl Container {
+    /// FFmpeg's muxer name.
+    pub fn muxer(self) -> &'static str {
+        match self {
+            Container::Mp4 => "mp4",
+            Container::Mov => "mov",
+        }
+    }
+}
+
 /// What a remux or re-encode did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Remuxed {
     /// Duration of the source in seconds (container's view).
     pub source_duration_s: f64,
+    /// With a cut: where the last video sample kept ends (s). A stream copy must keep every
+    /// frame that a frame before the cut refers to, so this may lie up to a few frames after
+    /// the cut; the caller then ends the presentation at the cut with an edit list.
+    #[serde(default)]
+    pub kept_end_s: Option<f64>,
     /// Codec of the source video stream.
     pub video_codec: String,
     /// Audio codec copied, if any.
@@ -77,6 +104,19 @@ pub struct StreamInfo {
     pub audio_codec: Option<String>,
 }
 
+/// A decoded frame, small, as 8-bit RGB rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Picture {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Seconds from the start of the video.
+    pub time_s: f64,
+    /// `width * height * 3` bytes.
+    pub rgb: Vec<u8>,
+}
+
 /// One job for the helper.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "op")]
@@ -91,15 +131,31 @@ pub enum Request {
         /// The video.
         path: PathBuf,
     },
-    /// Stream-copy H.264/H.265 into a faststart MP4, cut at `end_s` when given.
+    /// Decode `count` frames spread evenly through the video, each scaled down to at most
+    /// `max_side` pixels (square pixels, before rotation), as RGB.
+    Frames {
+        /// The video.
+        path: PathBuf,
+        /// How many frames.
+        count: u32,
+        /// Longest side of each picture returned.
+        max_side: u32,
+    },
+    /// Stream-copy H.264/H.265 into a faststart MP4 or MOV (display matrix and sample entry
+    /// kept), cut at `end_s` when given.
     Remux {
         /// Source.
         input: PathBuf,
         /// Destination (a temporary file).
         output: PathBuf,
+        /// What to write.
+        #[serde(default)]
+        container: Container,
         /// Refuse a source longer than this when not cutting.
         max_duration_s: f64,
-        /// Cut time.
+        /// Cut time (s from the start): video samples decoded before it are kept (a frame
+        /// shown before the cut may refer to one shown after it), audio packets ending after
+        /// it are dropped.
         end_s: Option<f64>,
     },
     /// Re-encode to H.264 through a filter graph.
@@ -108,6 +164,9 @@ pub enum Request {
         input: PathBuf,
         /// Destination (a temporary file).
         output: PathBuf,
+        /// What to write.
+        #[serde(default)]
+        container: Container,
         /// How.
         spec: Reencode,
     },
@@ -121,6 +180,8 @@ pub enum Response {
     Decoded,
     /// The facts of a [`Request::Probe`].
     Probed(StreamInfo),
+    /// The pictures of a [`Request::Frames`].
+    Frames(Vec<Picture>),
     /// Remuxed or re-encoded.
     Written(Remuxed),
     /// FFmpeg refused or failed, with a reason for people.
@@ -257,6 +318,15 @@ pub fn decode_ends(path: &Path) -> Result<Option<String>, AvError> {
         Ok(_) => Err(AvError::Crashed("unexpected answer".into())),
         Err(AvError::Crashed(why)) => Ok(Some(why)),
         Err(e) => Err(e),
+    }
+}
+
+/// Decodes `count` frames spread through a video, in the helper (see [`Request::Frames`]).
+pub fn frames(path: &Path, count: u32, max_side: u32) -> Result<Vec<Picture>, AvError> {
+    match run(&Request::Frames { path: path.to_path_buf(), count, max_side }, None, None)? {
+        Response::Frames(p) => Ok(p),
+        Response::Failed(why) => Err(AvError::Crashed(why)),
+        _ => Err(AvError::Crashed("unexpected answer".into())),
     }
 }
 

@@ -7,8 +7,8 @@ use std::sync::Mutex;
 
 use crate::probe::http::{self, HttpOptions, Opened};
 use crate::probe::{
-    deep_decode_bytes, looks_like_url, probe_path, probe_source_with, sniff_source, ByteSource, Integrity, Kind,
-    MediaFacts, ProbeOptions,
+    deep_decode_bytes, looks_like_url, probe_path, probe_source_with, ByteSource, Integrity, Kind, MediaFacts,
+    ProbeOptions,
 };
 use crate::report::{CheckReport, InputReport};
 use crate::rules::{check, check_remote, check_url_syntax, is_compliant, pair_findings, unreachable, Limits, Role};
@@ -81,7 +81,7 @@ pub fn check_input(input: &InputSpec, opts: &CheckOptions) -> InputReport {
 
 /// The report for facts judged in the input's role (or the role its content implies).
 fn judged(input: &InputSpec, facts: MediaFacts, mut findings: Vec<crate::Finding>, opts: &CheckOptions) -> InputReport {
-    let role = input.role.unwrap_or_else(|| Role::for_kind(facts.kind));
+    let role = input.role.unwrap_or_else(|| Role::for_facts(&facts));
     let mut media_findings = check(&facts, role, &opts.limits);
     media_findings.append(&mut findings);
     InputReport {
@@ -159,16 +159,21 @@ fn check_url(input: &InputSpec, opts: &CheckOptions) -> InputReport {
         integrity: if opts.probe.deep { Integrity::Full } else { Integrity::HeadAndTail },
         ..opts.probe.clone()
     };
-    let facts = if src.len() > limit {
-        // Over the size limit: the format is worth knowing, the rest is not worth the transfer.
-        sniff_source(&mut src)
-    } else {
-        probe_source_with(&mut src, &probe_opts)
-    };
-    let mut facts = match facts {
+    // Over the size limit the headers are still read (range requests, or the first bytes of
+    // the body within the budget), so the user learns everything wrong at once; the file is
+    // rejected anyway, so its tail is not fetched to judge its integrity.
+    let over_limit = src.len() > limit;
+    let probe_opts = if over_limit { probe_opts.integrity(Integrity::HeadOnly) } else { probe_opts };
+    let mut facts = match probe_source_with(&mut src, &probe_opts) {
         Ok(f) => f,
         Err(e) => return unreadable(input, format!("reading the body failed: {e}")),
     };
+    if src.facts().budget_exceeded {
+        // Bytes past the budget were never seen: a "truncation" there is not a finding, and
+        // what lies there is unknown rather than missing.
+        facts.integrity_problem = None;
+        facts.headers_incomplete = true;
+    }
     if opts.probe.deep && facts.is_intact() && src.len() <= limit {
         match read_all(&mut src) {
             Ok(data) => {

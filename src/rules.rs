@@ -21,10 +21,23 @@ pub enum Role {
 }
 
 impl Role {
-    /// The role an input with no explicit role is judged in: a video container is judged as a
-    /// video, anything else as an image.
+    /// The role an input with no explicit role is judged in, from its content alone: a video
+    /// container is judged as a video, anything else as an image.
     pub fn for_kind(kind: Kind) -> Role {
         if kind == Kind::Video {
+            Role::Video
+        } else {
+            Role::Image
+        }
+    }
+
+    /// The role an input with no explicit role is judged in: what its content is, and for
+    /// content that is neither an image nor a video, what its name suggests (a text file named
+    /// `clip.mp4` was meant as a video).
+    pub fn for_facts(facts: &MediaFacts) -> Role {
+        let named_video =
+            || facts.extension.as_deref().and_then(Format::from_extension).is_some_and(|f| f.kind() == Kind::Video);
+        if facts.kind == Kind::Video || (facts.kind == Kind::Unknown && named_video()) {
             Role::Video
         } else {
             Role::Image
@@ -287,7 +300,9 @@ fn check_image(f: &MediaFacts, l: &Limits) -> Vec<Finding> {
                 (format!("content is a {} video, not an image: pass a JPEG, PNG, BMP or WEBP", upper(f.format)), false)
             }
             Kind::Unknown if f.size_bytes == 0 => ("the file is empty (0 bytes)".to_string(), false),
-            Kind::Unknown => ("content is not a recognised image (JPEG, PNG, BMP or WEBP)".to_string(), false),
+            Kind::Unknown => {
+                ("content is neither an image nor a video: pass a JPEG, PNG, BMP or WEBP".to_string(), false)
+            }
         };
         out.push(Finding::error("image.format", message, json!(f.format.name()), json!("jpeg|png|bmp|webp"), fixable));
         if f.kind != Kind::Image {
@@ -361,10 +376,14 @@ fn check_video(f: &MediaFacts, l: &Limits) -> Vec<Finding> {
                 (format!("content is a {} image, not a video: pass an MP4, AVI or MOV", upper(f.format)), false)
             }
             Kind::Unknown if f.size_bytes == 0 => ("the file is empty (0 bytes)".to_string(), false),
-            Kind::Unknown => ("content is not a recognised video (MP4, AVI or MOV)".to_string(), false),
+            Kind::Unknown => ("content is neither an image nor a video: pass an MP4, AVI or MOV".to_string(), false),
         };
         out.push(Finding::error("video.format", message, json!(f.format.name()), json!("mp4|avi|mov"), fixable));
-        return out;
+        // A video in another container is converted by `fix`: say now what else the conversion
+        // must change (size, length…), so the check and the plan agree.
+        if f.kind != Kind::Video {
+            return out;
+        }
     }
     if let Some(problem) = &f.integrity_problem {
         out.push(Finding::error(
@@ -375,17 +394,35 @@ fn check_video(f: &MediaFacts, l: &Limits) -> Vec<Finding> {
             false,
         ));
     }
+    if f.encrypted == Some(true) {
+        let codec = f.video_codec.as_deref().unwrap_or("unknown codec");
+        out.push(Finding::error(
+            "video.integrity",
+            format!(
+                "the stream is encrypted ({codec} under CENC/CBCS protection): the service cannot decode it; \
+                 use the unprotected source"
+            ),
+            json!("encrypted"),
+            json!("unencrypted"),
+            false,
+        ));
+    }
     if f.has_video == Some(false) {
+        let what = if f.frame_count == Some(1) {
+            "holds audio and a single still picture (cover art), not a video".to_string()
+        } else {
+            "holds no video stream (audio only?)".to_string()
+        };
         out.push(Finding::error(
             "video.format",
-            format!("the {} file holds no video stream (audio only?)", upper(f.format)),
+            format!("the {} file {what}", upper(f.format)),
             json!("no video stream"),
             json!("a video stream"),
             false,
         ));
         return out;
     }
-    if f.duration_s.is_none() && f.integrity_problem.is_none() {
+    if f.duration_s.is_none() && f.integrity_problem.is_none() && accepted && !f.headers_incomplete {
         out.push(Finding::error(
             "video.duration",
             "the duration could not be determined from the file's headers: re-export the video".into(),

@@ -166,8 +166,31 @@ fn a_declared_size_over_the_limit_is_a_finding_without_the_body() {
     let server = TestServer::start();
     let r = remote(&server, "biglen/6000000", "image/ok_800x600.jpg", Some(Role::Image), &opts());
     assert_eq!(error_rules(&r), ["image.file_size"]);
-    assert_eq!(r.media.as_ref().unwrap().size_bytes, 6_000_000);
+    let media = r.media.as_ref().unwrap();
+    assert_eq!(media.size_bytes, 6_000_000);
+    // Issue 10 item 13: the facts a local file would show, from the headers alone.
+    assert_eq!((media.width, media.height), (Some(800), Some(600)));
     assert!(server.stats.bytes() <= 64 * 1024, "{} bytes", server.stats.bytes());
+}
+
+#[test]
+fn a_video_over_the_size_limit_still_reports_its_size_and_duration() {
+    // Regression, issue 10 item 13: a remote video over the limit used to show no facts.
+    let server = TestServer::start();
+    let mut o = opts();
+    o.limits.video_max_bytes = 10_000;
+    for how in ["range", "norange"] {
+        let r = remote(&server, how, "video/ok_moov_end_640x360_3s.mp4", Some(Role::Video), &o);
+        assert_eq!(error_rules(&r), ["video.file_size"], "{how}: {:?}", r.findings);
+        let media = r.media.as_ref().unwrap();
+        if how == "range" {
+            assert_eq!((media.width, media.height, media.duration_s), (Some(640), Some(360), Some(3.0)), "{how}");
+        } else {
+            // Without ranges the budget (limit + 1 byte) ends before the moov at the end: the
+            // facts there are unknown, and their absence is not called damage.
+            assert!(media.duration_s.is_none());
+        }
+    }
 }
 
 #[test]

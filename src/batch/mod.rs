@@ -430,7 +430,7 @@ fn process(
         item.findings = check(&facts, Role::Image, &opts.fix.limits);
         return finish(item, path, state, opts);
     }
-    let role = Role::for_kind(facts.kind);
+    let role = Role::for_facts(&facts);
     item.findings = check(&facts, role, &opts.fix.limits);
     if is_compliant(&item.findings) {
         let out_rel = rel.to_path_buf();
@@ -451,7 +451,11 @@ fn process(
         }
         return finish(item, path, state, opts);
     }
-    fix::complete_video_facts(path, &mut facts);
+    if let Err(e) = fix::complete_video_facts(path, &mut facts) {
+        // Not a verdict on the input: the run ends with exit status 2 and the install hint.
+        item.reason = Some(format!("cannot measure the video: {e}"));
+        return item;
+    }
     let plan = fix::plan(&facts, role, &opts.fix);
     if let Some(why) = &plan.unfixable {
         item.status = ItemStatus::Unfixable;

@@ -153,9 +153,15 @@ pub struct BatchArgs {
     /// Manifest: seconds between polling rounds.
     #[arg(long, default_value_t = 15.0, value_name = "S")]
     pub poll_interval: f64,
-    /// Bring an aspect ratio into range by padding or centre-cropping.
+    /// Bring an aspect ratio into range by padding or cropping (see --anchor).
     #[arg(long, value_enum, default_value_t = AspectArg::Pad, value_name = "MODE")]
     pub aspect: AspectArg,
+    /// Where a crop keeps the picture: auto = the most salient part (edges, skin, colour).
+    #[arg(long, value_enum, default_value_t = AnchorArg::Auto, value_name = "WHERE")]
+    pub anchor: AnchorArg,
+    /// Colour transparency is flattened onto when the output format has no alpha (JPEG, BMP).
+    #[arg(long, value_name = "RRGGBB", default_value = "FFFFFF")]
+    pub background: String,
     /// Video: loop clips shorter than 2 s until they are long enough.
     #[arg(long, value_enum, value_name = "HOW")]
     pub extend: Option<ExtendArg>,
@@ -213,7 +219,8 @@ pub struct FixArgs {
     /// The file to fix (only ever read).
     #[arg(value_name = "INPUT")]
     pub input: PathBuf,
-    /// Where to write the result; its extension picks the image format when it is an accepted one.
+    /// Where to write the result; its extension names the format written (.png .jpg .webp .bmp,
+    /// .mp4 .mov), never another.
     #[arg(short = 'o', long, value_name = "OUTPUT")]
     pub output: PathBuf,
     /// Print the plan and the result as JSON.
@@ -225,12 +232,19 @@ pub struct FixArgs {
     /// Replace OUTPUT if it exists.
     #[arg(long)]
     pub force: bool,
-    /// Bring an aspect ratio into range by padding (keeps everything) or centre-cropping.
+    /// Bring an aspect ratio into range by padding (keeps everything) or cropping (see --anchor).
     #[arg(long, value_enum, default_value_t = AspectArg::Pad, value_name = "MODE")]
     pub aspect: AspectArg,
-    /// Padding colour as RRGGBB hex (default: a neutral colour matched to the picture's edges).
+    /// Where a crop keeps the picture: auto = the most salient part (edges, skin, colour).
+    #[arg(long, value_enum, default_value_t = AnchorArg::Auto, value_name = "WHERE")]
+    pub anchor: AnchorArg,
+    /// Padding colour as RRGGBB hex (default: a neutral colour matched to the picture's edges;
+    /// transparent bars where the output keeps transparency).
     #[arg(long, value_name = "RRGGBB")]
     pub pad_color: Option<String>,
+    /// Colour transparency is flattened onto when the output format has no alpha (JPEG, BMP).
+    #[arg(long, value_name = "RRGGBB", default_value = "FFFFFF")]
+    pub background: String,
     /// Video: start the kept part this many seconds in (a start after 0 re-encodes).
     #[arg(long, value_name = "S")]
     pub start: Option<f64>,
@@ -255,8 +269,39 @@ pub enum ExtendArg {
 pub enum AspectArg {
     /// Add bars.
     Pad,
-    /// Cut the long side, centred.
+    /// Cut the long side (where --anchor says).
     Crop,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AnchorArg {
+    /// The most salient part (edges, skin-like hues, saturation).
+    Auto,
+    /// The middle.
+    #[value(alias = "center")]
+    Centre,
+    /// The top of a tall picture.
+    Top,
+    /// The bottom of a tall picture.
+    Bottom,
+    /// The left of a wide picture.
+    Left,
+    /// The right of a wide picture.
+    Right,
+}
+
+impl From<AnchorArg> for wanprep::fix::Anchor {
+    fn from(a: AnchorArg) -> Self {
+        use wanprep::fix::Anchor;
+        match a {
+            AnchorArg::Auto => Anchor::Auto,
+            AnchorArg::Centre => Anchor::Centre,
+            AnchorArg::Top => Anchor::Top,
+            AnchorArg::Bottom => Anchor::Bottom,
+            AnchorArg::Left => Anchor::Left,
+            AnchorArg::Right => Anchor::Right,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

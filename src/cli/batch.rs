@@ -33,6 +33,8 @@ fn fix_spec(a: &BatchArgs) -> anyhow::Result<FixSpec> {
         AspectArg::Pad => AspectMode::Pad,
         AspectArg::Crop => AspectMode::Crop,
     };
+    spec.anchor = a.anchor.into();
+    spec.background = Some(super::parse_hex_color(&a.background, "--background")?);
     spec.extend_loop = a.extend == Some(ExtendArg::Loop);
     Ok(spec)
 }

@@ -139,9 +139,9 @@ fn cmd_check(a: args::CheckArgs) -> anyhow::Result<Outcome> {
     })
 }
 
-fn parse_hex_color(s: &str) -> anyhow::Result<[u8; 3]> {
+pub(crate) fn parse_hex_color(s: &str, flag: &str) -> anyhow::Result<[u8; 3]> {
     let h = s.trim_start_matches('#');
-    let bad = || anyhow::anyhow!("--pad-color takes RRGGBB hex, got '{s}'");
+    let bad = || anyhow::anyhow!("{flag} takes RRGGBB hex, got '{s}'");
     if h.len() != 6 {
         return Err(bad());
     }
@@ -157,8 +157,16 @@ fn cmd_fix(a: args::FixArgs) -> anyhow::Result<Outcome> {
         args::AspectArg::Pad => AspectMode::Pad,
         args::AspectArg::Crop => AspectMode::Crop,
     };
-    spec.pad_color = a.pad_color.as_deref().map(parse_hex_color).transpose()?;
-    spec.format = a.output.extension().and_then(|e| e.to_str()).and_then(wanprep::Format::from_extension);
+    spec.anchor = a.anchor.into();
+    spec.pad_color = a.pad_color.as_deref().map(|c| parse_hex_color(c, "--pad-color")).transpose()?;
+    spec.background = Some(parse_hex_color(&a.background, "--background")?);
+    spec.format = match wanprep::fix::format_named_by(&a.output) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("wanprep fix: {}", render::sanitize(&e.to_string()));
+            return Ok(Outcome::Unusable);
+        }
+    };
     for (flag, v) in [("--start", a.start), ("--duration", a.duration)] {
         if v.is_some_and(|v| !(v.is_finite() && v >= 0.0)) {
             anyhow::bail!("{flag} takes a number of seconds >= 0");
@@ -178,8 +186,11 @@ fn cmd_fix(a: args::FixArgs) -> anyhow::Result<Outcome> {
                 return Ok(Outcome::Unusable);
             }
         };
-        wanprep::fix::complete_video_facts(&a.input, &mut facts);
-        let p = plan(&facts, Role::for_kind(facts.kind), &spec);
+        if let Err(e) = wanprep::fix::complete_video_facts(&a.input, &mut facts) {
+            eprintln!("wanprep fix: {}: cannot measure the video: {e}", render::sanitize(&input_name));
+            return Ok(Outcome::Unusable);
+        }
+        let p = plan(&facts, Role::for_facts(&facts), &spec);
         if a.json {
             let doc = serde_json::json!({"input": input_name, "output": output_name, "dry_run": true, "plan": p});
             serde_json::to_writer_pretty(&mut out, &doc)?;
@@ -202,8 +213,9 @@ fn cmd_fix(a: args::FixArgs) -> anyhow::Result<Outcome> {
     }
     let outcome = match &result {
         Ok(_) => Outcome::Ok,
-        Err(FixError::Io(_) | FixError::Cancelled) => Outcome::Unusable,
-        Err(_) => Outcome::NonCompliant,
+        Err(FixError::Unfixable(_) | FixError::Failed(_)) => Outcome::NonCompliant,
+        // I/O, usage, a missing helper, an internal error, Ctrl-C: not a verdict on the input.
+        Err(_) => Outcome::Unusable,
     };
     if a.json {
         let doc = match &result {

@@ -7,16 +7,18 @@
 //! the FFmpeg helper ([`crate::av`]).
 
 mod image;
+mod mp4_edit;
 pub mod plan;
+mod saliency;
 
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-pub use plan::{fit, plan, AspectMode, FixPlan, FixSpec, Geometry, Op};
+pub use plan::{fit, plan, Anchor, AspectMode, FixPlan, FixSpec, Geometry, Op};
 
 use crate::av;
-use crate::probe::{probe, Kind, MediaFacts};
+use crate::probe::{probe, Format, Kind, MediaFacts};
 use crate::rules::{check, is_compliant, Finding, Role};
 
 /// Why a fix did not produce a file.
@@ -24,10 +26,11 @@ use crate::rules::{check, is_compliant, Finding, Role};
 #[non_exhaustive]
 pub enum FixError {
     /// Reading the input or writing the output failed, or the request is not allowed
-    /// (output = input, output exists without `--force`).
+    /// (output = input, output exists without `--force`, an output name that names no format).
     #[error("{0}")]
     Io(String),
-    /// The input cannot be made compliant (too short, not media, damaged, undecodable…).
+    /// The input cannot be made compliant (too short, not media, damaged, undecodable…), or
+    /// not in the format the output's name asks for.
     #[error("{0}")]
     Unfixable(String),
     /// The work failed or its result did not pass the check.
@@ -36,6 +39,15 @@ pub enum FixError {
     /// Stopped through [`Control::cancel`]; nothing was written.
     #[error("cancelled")]
     Cancelled,
+    /// Something wanprep needs is not installed (the FFmpeg helper): not a problem of the
+    /// input.
+    #[error("{0}")]
+    Setup(String),
+    /// The result passed the rules but is not what the plan said it would be (a different
+    /// displayed size, orientation, length, frame rate, format or transparency): a bug in
+    /// wanprep or FFmpeg. Nothing was written.
+    #[error("internal error: {0} (nothing was written; please report this with the input)")]
+    Internal(String),
 }
 
 /// What a fix did.
@@ -79,6 +91,8 @@ impl std::fmt::Debug for Control<'_> {
 }
 
 /// Fixes `input` into `output` (see the module docs). `role` defaults to what the content is.
+/// The format written is `spec.format`, else the one `output`'s extension names, else the
+/// input's own (or PNG / MP4 when the API does not accept it).
 pub fn fix_file(
     input: &Path,
     output: &Path,
@@ -87,6 +101,20 @@ pub fn fix_file(
     force: bool,
 ) -> Result<FixOutcome, FixError> {
     fix_file_with(input, output, role, spec, force, Control::default())
+}
+
+/// The format an output file's name asks for: `Ok(None)` without an extension, an error for
+/// an extension that names no format wanprep writes.
+pub fn format_named_by(output: &Path) -> Result<Option<Format>, FixError> {
+    let Some(ext) = output.extension() else { return Ok(None) };
+    match ext.to_str().and_then(Format::from_extension) {
+        Some(f) => Ok(Some(f)),
+        None => Err(FixError::Io(format!(
+            "the output's extension .{} names no format: name it .png, .jpg, .webp or .bmp (images), \
+             .mp4 or .mov (videos)",
+            ext.to_string_lossy()
+        ))),
+    }
 }
 
 /// [`fix_file`] with progress reports and cancellation.
@@ -102,39 +130,81 @@ pub fn fix_file_with(
     if output.exists() && !force {
         return Err(FixError::Io(format!("{} exists: pass --force to replace it", output.display())));
     }
+    let mut spec = spec.clone();
+    if spec.format.is_none() {
+        spec.format = format_named_by(output)?;
+    }
     let mut facts = probe(input).map_err(|e| FixError::Io(format!("{}: {e}", input.display())))?;
-    complete_video_facts(input, &mut facts);
-    let role = role.unwrap_or_else(|| Role::for_kind(facts.kind));
-    let plan = plan(&facts, role, spec);
+    complete_video_facts(input, &mut facts).map_err(setup_error)?;
+    let role = role.unwrap_or_else(|| Role::for_facts(&facts));
+    let plan = plan(&facts, role, &spec);
     if let Some(why) = &plan.unfixable {
         return Err(FixError::Unfixable(why.clone()));
     }
+    execute(input, output, &facts, role, plan, &spec, force, ctl)
+}
+
+/// What the written file must show, from the input and the plan: checked after every write,
+/// before the rename, besides the rules.
+#[derive(Debug, Default)]
+struct Expected {
+    format: Option<Format>,
+    /// Displayed width and height, and how far each may be off (a sample aspect ratio
+    /// carried over by another container is rounded).
+    display: Option<[u32; 2]>,
+    display_slack: u32,
+    rotation: Option<u16>,
+    /// Duration and the tolerance either side.
+    duration_s: Option<(f64, f64)>,
+    frame_rate: Option<f64>,
+    alpha: Option<bool>,
+    codec_tag: Option<String>,
+}
+
+/// Carries out a plan made from `facts` (see [`plan()`]): the work goes to a temporary file
+/// beside `output`, which is probed, checked against the rules and against what the plan
+/// promised (displayed size and orientation, duration, frame rate, format, transparency), and
+/// only then renamed into place.
+#[allow(clippy::too_many_arguments)]
+fn execute(
+    input: &Path,
+    output: &Path,
+    facts: &MediaFacts,
+    role: Role,
+    plan: FixPlan,
+    spec: &FixSpec,
+    force: bool,
+    ctl: Control<'_>,
+) -> Result<FixOutcome, FixError> {
     let mut changes = Vec::new();
-    let (media, findings) = write_checked(output, role, spec, force, |tmp: &Path| {
+    let mut expected = Expected::default();
+    let (media, findings) = write_checked(output, role, spec, force, &mut expected, |tmp: &Path, expected| {
         changes = match (&plan.ops[..], facts.kind) {
             ([Op::Copy], _) => {
                 std::fs::copy(input, tmp).map_err(|e| FixError::Io(format!("copying {}: {e}", input.display())))?;
+                *expected = Expected {
+                    format: Some(facts.format),
+                    display: facts.display_width.zip(facts.display_height).map(|(w, h)| [w, h]),
+                    duration_s: facts.duration_s.map(|d| (d, 1e-3)),
+                    ..Expected::default()
+                };
                 vec!["copied (already compliant)".to_string()]
             }
-            ([Op::Remux { from, to }], Kind::Video) => remux(input, tmp, from, to, None, spec, &facts, ctl)?,
+            ([Op::Remux { from, to }], Kind::Video) => remux(input, tmp, [from, to], None, facts, ctl, expected)?,
             ([Op::Remux { from, to }, Op::Trim { to_s, .. }], Kind::Video) => {
-                remux(input, tmp, from, to, Some(*to_s), spec, &facts, ctl)?
+                remux(input, tmp, [from, to], Some(*to_s), facts, ctl, expected)?
             }
-            ([Op::Reencode { from, to, filter, start_s, trim_to_s, max_bitrate, loop_to_s }], Kind::Video) => {
-                let total = loop_to_s.or(*trim_to_s).or(facts.duration_s.map(|d| d - start_s.unwrap_or(0.0)));
-                reencode(
-                    input,
-                    tmp,
-                    [*from, *to],
-                    filter,
-                    (*start_s, *trim_to_s, *loop_to_s),
-                    *max_bitrate,
-                    (ctl, total),
-                )?
-            }
+            ([op @ Op::Reencode { .. }], Kind::Video) => reencode(input, tmp, op, facts, spec, ctl, expected)?,
             (_, Kind::Image) => {
-                let (bytes, changes) = image::run(input, &plan, spec.pad_color)?;
-                std::fs::write(tmp, bytes).map_err(|e| FixError::Io(format!("writing {}: {e}", tmp.display())))?;
+                let (encoded, changes) = image::run(input, &plan, spec)?;
+                std::fs::write(tmp, &encoded.bytes)
+                    .map_err(|e| FixError::Io(format!("writing {}: {e}", tmp.display())))?;
+                *expected = Expected {
+                    format: Some(encoded.format),
+                    display: Some([encoded.width, encoded.height]),
+                    alpha: Some(encoded.alpha),
+                    ..Expected::default()
+                };
                 changes
             }
             _ => return Err(FixError::Unfixable("this input cannot be fixed by this build".into())),
@@ -144,53 +214,87 @@ pub fn fix_file_with(
     Ok(FixOutcome { plan, changes, output: output.to_path_buf(), media, findings })
 }
 
-/// Stream copy into MP4, trimmed to `trim_to_s` when given. The cut is placed a little before
-/// the limit (frames decoded before the cut may display just after it), and moved earlier if
-/// the result still comes out long.
-#[allow(clippy::too_many_arguments)]
+fn setup_error(e: av::AvError) -> FixError {
+    match e {
+        av::AvError::Missing => FixError::Setup(format!(
+            "{e}: install it with `cargo install --path .` (it installs both binaries) or put it on PATH"
+        )),
+        av::AvError::Cancelled => FixError::Cancelled,
+        other => FixError::Failed(other.to_string()),
+    }
+}
+
+fn container_of(name: &str) -> av::Container {
+    if name == "mov" {
+        av::Container::Mov
+    } else {
+        av::Container::Mp4
+    }
+}
+
+/// A frame's length in seconds (a 25 fps guess when the rate is unknown).
+fn frame_s(facts: &MediaFacts) -> f64 {
+    1.0 / facts.frame_rate.filter(|&f| f > 0.0).unwrap_or(25.0)
+}
+
+/// Stream copy into MP4 or MOV (display matrix and sample entry kept), cut at `trim_to_s` when
+/// given: the presentation then ends exactly there (see [`mp4_edit`]).
 fn remux(
     input: &Path,
     tmp: &Path,
-    from: &str,
-    to: &str,
+    [from, to]: [&str; 2],
     trim_to_s: Option<f64>,
-    spec: &FixSpec,
     facts: &MediaFacts,
     ctl: Control<'_>,
+    expected: &mut Expected,
 ) -> Result<Vec<String>, FixError> {
     let total = trim_to_s.or(facts.duration_s);
-    let max = spec.limits.video_max_duration_s;
-    let mut margin = 0.1;
-    let (r, trimmed_to) = loop {
-        let end = trim_to_s.map(|t| (t - margin).max(0.0));
-        let r = run_av(
-            &av::Request::Remux {
-                input: input.to_path_buf(),
-                output: tmp.to_path_buf(),
-                max_duration_s: max,
-                end_s: end,
-            },
-            ctl,
-            total,
-        )
-        .map_err(|e| match e {
-            AvFailure::Refused(why) => FixError::Unfixable(why),
-            AvFailure::Other(e) => e,
-        })?;
-        let Some(t) = trim_to_s else { break (r, None) };
-        let got = probe(tmp).ok().and_then(|f| f.duration_s).unwrap_or(0.0);
-        if got <= t || margin > 1.0 {
-            break (r, Some(got));
+    let req = av::Request::Remux {
+        input: input.to_path_buf(),
+        output: tmp.to_path_buf(),
+        container: container_of(to),
+        max_duration_s: f64::MAX,
+        end_s: trim_to_s,
+    };
+    let r = run_av(&req, ctl, total).map_err(|e| match e {
+        AvFailure::Refused(why) => FixError::Unfixable(why),
+        AvFailure::Other(e) => e,
+    })?;
+    if let (Some(t), Some(kept)) = (trim_to_s, r.kept_end_s) {
+        // Frames decoded before the cut but shown after it were kept for their references:
+        // end the presentation at the cut.
+        if kept > t + 1e-3 {
+            mp4_edit::end_video_at(tmp, t)
+                .map_err(|e| FixError::Failed(format!("cannot end the presentation at {t} s: {e}")))?;
         }
-        margin *= 3.0;
+    }
+    let frame = frame_s(facts);
+    *expected = Expected {
+        format: Format::from_extension(to),
+        display: facts.display_width.zip(facts.display_height).map(|(w, h)| [w, h]),
+        // Another container's sample aspect ratio is carried over rounded (Matroska's display
+        // size, FFmpeg's reduced ratios): a pixel or two.
+        display_slack: if matches!(facts.format, Format::Mp4 | Format::Mov | Format::ThreeGp) { 0 } else { 2 },
+        rotation: facts.rotation.filter(|_| matches!(facts.format, Format::Mp4 | Format::Mov | Format::ThreeGp)),
+        duration_s: match trim_to_s {
+            Some(t) => Some((t, frame + 2e-3)),
+            // A container's duration may count a start offset or a longer audio track.
+            None => facts.duration_s.map(|d| (d, (2.0 * frame).max(0.15))),
+        },
+        frame_rate: facts.frame_rate,
+        codec_tag: facts.codec_tag.clone().filter(|t| t == "hvc1" || t == "avc1"),
+        ..Expected::default()
     };
     let mut changes = if from == to {
         Vec::new()
     } else {
         vec![format!("remuxed {} -> {} (stream copy of {})", from.to_uppercase(), to.to_uppercase(), r.video_codec)]
     };
-    if let Some(got) = trimmed_to {
-        changes.push(format!("trimmed {:.2} s -> {got:.2} s (stream copy of {})", r.source_duration_s, r.video_codec));
+    if let Some(rot) = facts.rotation.filter(|&r| r != 0) {
+        changes.push(format!("kept the {rot}° display rotation"));
+    }
+    if let Some(t) = trim_to_s {
+        changes.push(format!("trimmed {:.2} s -> {t:.3} s (stream copy of {})", r.source_duration_s, r.video_codec));
     }
     audio_changes(&r, &mut changes);
     Ok(changes)
@@ -209,38 +313,80 @@ fn audio_changes(r: &av::Remuxed, changes: &mut Vec<String>) {
     }
 }
 
-/// Re-encodes to H.264 through the planned filter graph (trimmed just under `trim_to_s`).
+/// Frames sampled through a video to place an `--anchor auto` crop.
+const CROP_SAMPLE_FRAMES: u32 = 6;
+
+/// Re-encodes to H.264 through the planned filter graph (trimmed to `trim_to_s`). An
+/// `--anchor auto` crop is placed first, from frames sampled through the clip.
 fn reencode(
     input: &Path,
     tmp: &Path,
-    [from, to]: [[u32; 2]; 2],
-    filter: &str,
-    (start_s, trim_to_s, loop_to_s): (Option<f64>, Option<f64>, Option<f64>),
-    max_bitrate: u64,
-    (ctl, total): (Control<'_>, Option<f64>),
+    op: &Op,
+    facts: &MediaFacts,
+    spec: &FixSpec,
+    ctl: Control<'_>,
+    expected: &mut Expected,
 ) -> Result<Vec<String>, FixError> {
-    let spec = av::Reencode {
-        filter: filter.to_string(),
-        width: to[0],
-        height: to[1],
-        start_s: start_s.unwrap_or(0.0),
-        end_s: trim_to_s.map(|t| start_s.unwrap_or(0.0) + (t - 0.05).max(0.0)),
-        max_bitrate: Some(max_bitrate),
-        loop_to_s,
+    let Op::Reencode { container, from, to, filter, anchor, start_s, trim_to_s, max_bitrate, loop_to_s } = op else {
+        return Err(FixError::Failed("not a re-encode".into()));
     };
-    let done =
-        run_av(&av::Request::Reencode { input: input.to_path_buf(), output: tmp.to_path_buf(), spec }, ctl, total)
-            .map_err(|e| match e {
-                AvFailure::Refused(why) => FixError::Failed(why),
-                AvFailure::Other(e) => e,
-            })?;
-    let mut changes = vec![format!(
-        "re-encoded {} -> H.264, {}x{} (displayed) -> {}x{}, square pixels",
-        done.video_codec, from[0], from[1], to[0], to[1]
-    )];
+    let mut changes = Vec::new();
+    let mut filter = filter.clone();
+    if *anchor == Some(Anchor::Auto) {
+        let [dw, dh] = *from;
+        let l = &spec.limits;
+        let g = fit(dw, dh, l.video_min_side, l.video_max_side, l.max_aspect, AspectMode::Crop, true);
+        let at = video_subject_position(input, facts, g, [dw, dh])?;
+        filter = plan::video_filter(dw, dh, facts.rotation.unwrap_or(0), g, AspectMode::Crop, at);
+        changes.push(format!(
+            "placed the crop on the most salient part ({:.0} % along the cut side, from {CROP_SAMPLE_FRAMES} frames)",
+            at * 100.0
+        ));
+    }
+    let start = start_s.unwrap_or(0.0);
+    let total = loop_to_s.or(*trim_to_s).or(facts.duration_s.map(|d| d - start));
+    let req = av::Request::Reencode {
+        input: input.to_path_buf(),
+        output: tmp.to_path_buf(),
+        container: container_of(container),
+        spec: av::Reencode {
+            filter,
+            width: to[0],
+            height: to[1],
+            start_s: start,
+            end_s: trim_to_s.map(|t| start + t),
+            max_bitrate: Some(*max_bitrate),
+            loop_to_s: *loop_to_s,
+        },
+    };
+    let done = run_av(&req, ctl, total).map_err(|e| match e {
+        AvFailure::Refused(why) => FixError::Failed(why),
+        AvFailure::Other(e) => e,
+    })?;
+    let frame = frame_s(facts);
+    *expected = Expected {
+        format: Format::from_extension(container),
+        display: Some(*to),
+        rotation: Some(0),
+        duration_s: match (trim_to_s, loop_to_s) {
+            // At most the time asked for, at most a frame less.
+            (Some(t), _) => Some((t - frame / 2.0, frame / 2.0 + 2e-3)),
+            (None, Some(l)) => Some((*l, 2.0 * frame + 0.05)),
+            (None, None) => facts.duration_s.map(|d| (d - start, (2.0 * frame).max(0.15))),
+        },
+        frame_rate: facts.frame_rate,
+        ..Expected::default()
+    };
+    changes.insert(
+        0,
+        format!(
+            "re-encoded {} -> H.264, {}x{} (displayed) -> {}x{}, square pixels",
+            done.video_codec, from[0], from[1], to[0], to[1]
+        ),
+    );
     if let Some(t) = trim_to_s {
         let from = start_s.map(|s| format!(" from {s} s")).unwrap_or_default();
-        changes.push(format!("trimmed {:.2} s -> at most {t} s{from}", done.source_duration_s));
+        changes.push(format!("trimmed {:.2} s -> {t:.3} s{from}", done.source_duration_s));
     }
     if let Some(t) = loop_to_s {
         changes.push(format!("looped {:.2} s -> {t:.1} s (--extend loop)", done.source_duration_s));
@@ -249,20 +395,76 @@ fn reencode(
     Ok(changes)
 }
 
-/// Containers wanprep's probe recognises but does not read (MKV, WebM, FLV, MPEG-TS…) leave the
-/// size, duration and codec unknown; FFmpeg's demuxer fills them in so the plan can tell a
-/// remux from a re-encode (VP9 in WebM cannot be copied into MP4) and size the output.
-pub fn complete_video_facts(input: &Path, facts: &mut MediaFacts) {
-    if facts.kind != Kind::Video || facts.width.is_some() {
-        return;
+/// Where the subject of a video is along the side a crop to `g` cuts (0 = top/left, 1 =
+/// bottom/right): the saliency of frames sampled through the clip, summed.
+fn video_subject_position(input: &Path, facts: &MediaFacts, g: Geometry, [dw, dh]: [u32; 2]) -> Result<f64, FixError> {
+    let pictures = av::frames(input, CROP_SAMPLE_FRAMES, saliency::WORK_SIDE).map_err(setup_error)?;
+    let vertical = g.canvas[1] < dh;
+    let kept = if vertical { f64::from(g.canvas[1]) / f64::from(dh) } else { f64::from(g.canvas[0]) / f64::from(dw) };
+    let mut total: Vec<f64> = Vec::new();
+    for p in &pictures {
+        let (w, h) = (p.width as usize, p.height as usize);
+        let rotated = rotate_rgb(&p.rgb, w, h, facts.rotation.unwrap_or(0));
+        let (w, h) = if facts.rotation.unwrap_or(0) % 180 == 90 { (h, w) } else { (w, h) };
+        let scores = saliency::scores(&saliency::Rgb { width: w, height: h, data: &rotated });
+        let profile = saliency::profile(&scores, w, h, vertical);
+        // Frames may differ by a pixel in size: resample each profile onto the first's length.
+        if total.is_empty() {
+            total = profile;
+        } else {
+            let n = total.len();
+            for (i, t) in total.iter_mut().enumerate() {
+                let j = (i * profile.len()) / n.max(1);
+                *t += profile.get(j).copied().unwrap_or(0.0);
+            }
+        }
     }
-    let Ok(info) = av::probe_stream(input) else { return };
-    facts.set_video_size(info.width, info.height, info.sar.map(|[n, d]| (n, d)), info.rotation);
+    Ok(saliency::best_window(&total, kept))
+}
+
+/// RGB rows turned `rotation` degrees clockwise (as the display matrix says they are shown).
+fn rotate_rgb(rgb: &[u8], w: usize, h: usize, rotation: u16) -> Vec<u8> {
+    if rotation == 0 || rgb.len() < w * h * 3 {
+        return rgb.to_vec();
+    }
+    let mut out = vec![0u8; w * h * 3];
+    for y in 0..h {
+        for x in 0..w {
+            let (nx, ny, nw) = match rotation {
+                90 => (h - 1 - y, x, h),
+                180 => (w - 1 - x, h - 1 - y, w),
+                _ => (y, w - 1 - x, h),
+            };
+            let (src, dst) = ((y * w + x) * 3, (ny * nw + nx) * 3);
+            out[dst..dst + 3].copy_from_slice(&rgb[src..src + 3]);
+        }
+    }
+    out
+}
+
+/// Containers wanprep's probe recognises but does not read (FLV, MPEG-TS…) leave the size,
+/// duration and codec unknown; FFmpeg's demuxer fills them in so the plan can tell a remux
+/// from a re-encode and size the output. Needs the FFmpeg helper only when something is
+/// missing.
+pub fn complete_video_facts(input: &Path, facts: &mut MediaFacts) -> Result<(), av::AvError> {
+    if facts.kind != Kind::Video || (facts.width.is_some() && facts.duration_s.is_some()) {
+        return Ok(());
+    }
+    let info = match av::probe_stream(input) {
+        Ok(info) => info,
+        Err(e @ (av::AvError::Missing | av::AvError::Cancelled)) => return Err(e),
+        // FFmpeg cannot read it either: the plan works with what the probe found.
+        Err(av::AvError::Crashed(_)) => return Ok(()),
+    };
+    if facts.width.is_none() {
+        facts.set_video_size(info.width, info.height, info.sar.map(|[n, d]| (n, d)), info.rotation);
+    }
     facts.duration_s = facts.duration_s.or(info.duration_s);
     facts.video_codec = facts.video_codec.take().or(Some(info.codec));
     facts.frame_rate = facts.frame_rate.or(info.frame_rate);
     facts.audio_codec = facts.audio_codec.take().or(info.audio_codec);
     facts.has_video = Some(true);
+    Ok(())
 }
 
 enum AvFailure {
@@ -282,13 +484,54 @@ fn run_av(req: &av::Request, ctl: Control<'_>, total_s: Option<f64>) -> Result<a
     match av::run(req, ctl.cancel, Some(&report)) {
         Ok(av::Response::Written(r)) => Ok(r),
         Ok(av::Response::Failed(why)) => Err(AvFailure::Refused(why)),
-        Ok(av::Response::Decoded | av::Response::Probed(_)) => {
-            Err(AvFailure::Other(FixError::Failed("unexpected answer from the FFmpeg helper".into())))
-        }
-        Err(e @ av::AvError::Missing) => Err(AvFailure::Other(FixError::Unfixable(e.to_string()))),
-        Err(av::AvError::Cancelled) => Err(AvFailure::Other(FixError::Cancelled)),
+        Ok(_) => Err(AvFailure::Other(FixError::Failed("unexpected answer from the FFmpeg helper".into()))),
+        Err(e @ (av::AvError::Missing | av::AvError::Cancelled)) => Err(AvFailure::Other(setup_error(e))),
         Err(e) => Err(AvFailure::Other(FixError::Failed(e.to_string()))),
     }
+}
+
+/// How the written file differs from what the plan promised, if it does.
+fn mismatch(e: &Expected, got: &MediaFacts) -> Option<String> {
+    if let Some(f) = e.format {
+        if got.format != f {
+            return Some(format!("the file holds {} where {} was planned", got.format.name(), f.name()));
+        }
+    }
+    if let Some([w, h]) = e.display {
+        let (gw, gh) = (got.display_width.unwrap_or(0), got.display_height.unwrap_or(0));
+        let off = |a: u32, b: u32| a.abs_diff(b) > e.display_slack;
+        if off(gw, w) || off(gh, h) || (gw > gh) != (w > h) {
+            return Some(format!("it displays {gw}x{gh} where {w}x{h} was planned"));
+        }
+    }
+    if let (Some(r), Some(g)) = (e.rotation, got.rotation) {
+        if r != g {
+            return Some(format!("its rotation is {g}° where {r}° was planned"));
+        }
+    }
+    if let Some((d, tol)) = e.duration_s {
+        match got.duration_s {
+            Some(g) if (g - d).abs() <= tol => {}
+            g => return Some(format!("it lasts {g:?} s where {d:.3} s (± {tol:.3}) was planned")),
+        }
+    }
+    if let (Some(r), Some(g)) = (e.frame_rate, got.frame_rate) {
+        if (g / r - 1.0).abs() > 0.02 {
+            return Some(format!("its frame rate is {g} fps where {r} was kept"));
+        }
+    }
+    if let Some(a) = e.alpha {
+        if got.alpha.unwrap_or(false) != a {
+            let what = if a { "lost its transparency" } else { "has transparency that was flattened" };
+            return Some(format!("the picture {what}"));
+        }
+    }
+    if let Some(tag) = &e.codec_tag {
+        if got.codec_tag.as_ref() != Some(tag) {
+            return Some(format!("its sample entry is {:?} where {tag} was kept", got.codec_tag));
+        }
+    }
+    None
 }
 
 fn refuse_overwriting_input(input: &Path, output: &Path) -> Result<(), FixError> {
@@ -307,15 +550,17 @@ fn refuse_overwriting_input(input: &Path, output: &Path) -> Result<(), FixError>
     Ok(())
 }
 
-/// Has `produce` write a temporary file beside `output`, flushes it to disk, checks it with the
-/// same probe and rules as `check`, and only then renames it into place. On any failure the
-/// temporary file is removed and `output` is untouched.
+/// Has `produce` write a temporary file beside `output` (and say what it must show), flushes it
+/// to disk, checks it with the same probe and rules as `check` and against what was promised,
+/// and only then renames it into place. On any failure the temporary file is removed and
+/// `output` is untouched.
 fn write_checked(
     output: &Path,
     role: Role,
     spec: &FixSpec,
     force: bool,
-    produce: impl FnOnce(&Path) -> Result<(), FixError>,
+    expected: &mut Expected,
+    produce: impl FnOnce(&Path, &mut Expected) -> Result<(), FixError>,
 ) -> Result<(MediaFacts, Vec<Finding>), FixError> {
     let dir = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let io = |e: std::io::Error| FixError::Io(format!("writing {}: {e}", output.display()));
@@ -326,7 +571,7 @@ fn write_checked(
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
         .tempfile_in(dir)
         .map_err(io)?;
-    produce(tmp.path())?;
+    produce(tmp.path(), expected)?;
     // Written by path (FFmpeg, fs::copy): reopen to flush what landed there.
     std::fs::File::open(tmp.path()).and_then(|f| f.sync_all()).map_err(io)?;
     let mut media = probe(tmp.path()).map_err(io)?;
@@ -335,6 +580,9 @@ fn write_checked(
     if !is_compliant(&findings) {
         let errors: Vec<_> = findings.iter().filter(|f| f.is_error()).map(|f| f.message.clone()).collect();
         return Err(FixError::Failed(format!("the result would still not be compliant: {}", errors.join("; "))));
+    }
+    if let Some(why) = mismatch(expected, &media) {
+        return Err(FixError::Internal(why));
     }
     let persisted = if force { tmp.persist(output).map(|_| ()) } else { tmp.persist_noclobber(output).map(|_| ()) };
     persisted.map_err(|e| io(e.error))?;

@@ -13,8 +13,41 @@ pub enum AspectMode {
     /// Add bars (the whole picture stays).
     #[default]
     Pad,
-    /// Cut the long side, centred.
+    /// Cut the long side, where [`Anchor`] says.
     Crop,
+}
+
+/// Where a crop keeps the picture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Anchor {
+    /// The most salient part: edges, skin-like hues and saturated colour (as libvips'
+    /// `attention` crop), so a character off-centre is kept.
+    #[default]
+    Auto,
+    /// The middle.
+    Centre,
+    /// The top (a tall picture; a wide one is cut in the middle).
+    Top,
+    /// The bottom (a tall picture; a wide one is cut in the middle).
+    Bottom,
+    /// The left (a wide picture; a tall one is cut in the middle).
+    Left,
+    /// The right (a wide picture; a tall one is cut in the middle).
+    Right,
+}
+
+impl Anchor {
+    /// Offset of a `kept`-long window in a `full`-long side, for the fixed anchors (`Auto` is
+    /// decided from the pixels; here it gives the middle). `vertical`: the cut is in height.
+    pub fn offset(self, full: u32, kept: u32, vertical: bool) -> u32 {
+        let spare = full.saturating_sub(kept);
+        match (self, vertical) {
+            (Anchor::Top, true) | (Anchor::Left, false) => 0,
+            (Anchor::Bottom, true) | (Anchor::Right, false) => spare,
+            _ => spare / 2,
+        }
+    }
 }
 
 /// What the user asked of a fix.
@@ -25,9 +58,18 @@ pub struct FixSpec {
     pub limits: Limits,
     /// Pad or crop an aspect ratio out of range.
     pub aspect: AspectMode,
-    /// Padding colour (RGB); `None` = a neutral colour matched to the picture's edges.
+    /// Where a crop keeps the picture (images and videos).
+    pub anchor: Anchor,
+    /// Padding colour (RGB); `None` = a neutral colour matched to the picture's edges (or
+    /// transparent bars for a picture with transparency written to a format that keeps it).
     pub pad_color: Option<[u8; 3]>,
-    /// Output format requested (e.g. from the output file's extension), if it is accepted.
+    /// Colour transparency is flattened onto when the output format has no alpha channel
+    /// (JPEG, BMP); `None` = white.
+    pub background: Option<[u8; 3]>,
+    /// The format to write (what the output file's extension names). `None` = the input's
+    /// format when the API accepts it, else PNG (images) or MP4 (videos). Never changed
+    /// silently: a format that cannot hold the result makes the input unfixable, with the
+    /// reason naming one that can.
     pub format: Option<Format>,
     /// Video: where the kept part starts, in seconds (default 0).
     pub start_s: Option<f64>,
@@ -48,6 +90,9 @@ pub enum Op {
     Decode {
         /// Source format.
         format: &'static str,
+        /// The source is animated: only its first frame is kept.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        animated: bool,
     },
     /// Turn the pixels as the EXIF orientation says (the output carries no orientation).
     Orient {
@@ -61,12 +106,14 @@ pub enum Op {
         /// Size after.
         to: [u32; 2],
     },
-    /// Cut the long side (centred) to bring the aspect ratio into range.
+    /// Cut the long side to bring the aspect ratio into range.
     Crop {
         /// Size before.
         from: [u32; 2],
         /// Size after.
         to: [u32; 2],
+        /// Where the kept part sits (`auto`: decided from the picture).
+        anchor: Anchor,
     },
     /// Resample (Lanczos3).
     Scale {
@@ -82,16 +129,21 @@ pub enum Op {
         /// Target container.
         to: &'static str,
     },
-    /// Keep the first `to_s` seconds, by stream copy (the start is a keyframe).
+    /// Keep the first `to_s` seconds, by stream copy (the start is a keyframe). Frames decoded
+    /// before the cut are kept (a frame shown before it may refer to one shown after it), and
+    /// an edit list ends the presentation at the cut.
     Trim {
         /// Duration before, in seconds.
         from_s: f64,
-        /// Duration wanted, in seconds.
+        /// Duration the output will have, in seconds: the time asked for (or the limit), down
+        /// to the end of the last whole frame.
         to_s: f64,
     },
     /// Decode and re-encode the video as H.264 (yuv420p, square pixels, no rotation flag) through
     /// `filter`; AAC audio is copied.
     Reencode {
+        /// Container written (`mp4` or `mov`).
+        container: &'static str,
         /// Displayed size before.
         from: [u32; 2],
         /// Frame size after.
@@ -101,9 +153,12 @@ pub enum Op {
         /// Start the output this many seconds into the source.
         #[serde(skip_serializing_if = "Option::is_none")]
         start_s: Option<f64>,
-        /// Keep only this many seconds.
+        /// Keep only this many seconds (down to the end of the last whole frame).
         #[serde(skip_serializing_if = "Option::is_none")]
         trim_to_s: Option<f64>,
+        /// Where a crop keeps the picture (present when the plan crops).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        anchor: Option<Anchor>,
         /// Peak bitrate (bits/s) so the file fits the size limit.
         max_bitrate: u64,
         /// Play the kept part again from its start until the output lasts this long
@@ -111,8 +166,10 @@ pub enum Op {
         #[serde(skip_serializing_if = "Option::is_none")]
         loop_to_s: Option<f64>,
     },
-    /// Encode; for JPEG the quality is found by bisection so the file fits the size limit, and
-    /// only if no quality fits is the picture scaled down further.
+    /// Encode in `format`. JPEG: the highest quality (92 down to 30) that fits the size limit;
+    /// any format: only when that is not enough, the largest scale that fits (searched on the
+    /// real encoder output, to within 10 % of the limit). Transparency is kept where the format
+    /// holds it, else flattened onto the background colour.
     Encode {
         /// Output format.
         format: &'static str,
@@ -155,6 +212,9 @@ impl FixPlan {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn plan(facts: &MediaFacts, role: Role, spec: &FixSpec) -> FixPlan {
+    if let Some(why) = unwritable(facts, role, spec.format) {
+        return FixPlan::unfixable(facts.kind, why);
+    }
     let findings = check(facts, role, &spec.limits);
     // A clip that is too short is fixable only by looping, when asked for.
     let loop_fixes = |f: &crate::Finding| spec.extend_loop && f.rule == "video.duration";
@@ -169,9 +229,56 @@ pub fn plan(facts: &MediaFacts, role: Role, spec: &FixSpec) -> FixPlan {
     }
 }
 
-/// Videos: a copy when compliant; a stream copy into MP4 when only the container or the length
-/// is wrong and the codec is H.264/H.265; otherwise a re-encode to H.264 that scales, pads or
-/// crops, squares the pixels and applies the rotation.
+/// Why the requested output format cannot hold this input in this role, naming the extension
+/// that would.
+fn unwritable(facts: &MediaFacts, role: Role, format: Option<Format>) -> Option<String> {
+    let f = format?;
+    let upper = f.name().to_ascii_uppercase();
+    match role {
+        Role::Image if f.kind() == Kind::Video => Some(format!(
+            "the output's name asks for {upper}, a video container, but the input is {} image: \
+             fix writes images as images; name the output .png (or .jpg, .webp, .bmp)",
+            article(facts.format)
+        )),
+        Role::Image if !matches!(f, Format::Jpeg | Format::Png | Format::Bmp | Format::Webp) => Some(format!(
+            "the output's name asks for {upper}, which the API does not accept: name the output .png (or .jpg, \
+             .webp, .bmp)"
+        )),
+        Role::Video if f.kind() != Kind::Video => Some(format!(
+            "the output's name asks for {upper}, an image format, but the input is a video: name the output .mp4 \
+             (or .mov)"
+        )),
+        Role::Video if !matches!(f, Format::Mp4 | Format::Mov | Format::Avi) => Some(format!(
+            "the output's name asks for {upper}, which the API does not accept: name the output .mp4 (or .mov)"
+        )),
+        _ => None,
+    }
+}
+
+fn article(f: Format) -> String {
+    let name = f.name().to_ascii_uppercase();
+    match f.kind() {
+        Kind::Unknown => "not an".to_string(),
+        _ => format!("a {name}"),
+    }
+}
+
+/// `t` seconds down to the end of the last whole frame at `fps` (a cut keeps whole frames).
+pub(crate) fn whole_frames(t: f64, fps: Option<f64>) -> f64 {
+    match fps.filter(|&f| f.is_finite() && f > 0.0) {
+        Some(f) => round6(((t * f) + 1e-6).floor() / f),
+        None => t,
+    }
+}
+
+fn round6(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
+
+/// Videos: a copy when compliant (and already in the container asked for); a stream copy into
+/// MP4 (or MOV) when only the container or the length is wrong and the codec is H.264/H.265;
+/// otherwise a re-encode to H.264 that scales, pads or crops, squares the pixels and applies
+/// the rotation.
 fn plan_video(facts: &MediaFacts, findings: &[crate::Finding], spec: &FixSpec) -> FixPlan {
     let (limits, aspect) = (&spec.limits, spec.aspect);
     let kind = facts.kind;
@@ -189,8 +296,17 @@ fn plan_video(facts: &MediaFacts, findings: &[crate::Finding], spec: &FixSpec) -
     // The part asked for, never longer than the limit.
     let wanted = spec.duration_s.map(|d| d.min(limits.video_max_duration_s));
     let cut = wanted.is_some() || start.is_some();
-    if errors.is_empty() && !cut {
+    let container = match spec.format {
+        Some(Format::Mov) => Format::Mov,
+        Some(Format::Avi) => Format::Avi,
+        _ => Format::Mp4,
+    };
+    let same_container = spec.format.is_none_or(|f| f == facts.format);
+    if errors.is_empty() && !cut && same_container {
         return FixPlan { kind, ops: vec![Op::Copy], unfixable: None };
+    }
+    if container == Format::Avi {
+        return FixPlan::unfixable(kind, "fix writes MP4 or MOV, not AVI: name the output .mp4 (or .mov)".to_string());
     }
     if let (Some(s), Some(d)) = (start, facts.duration_s) {
         if s >= d {
@@ -217,9 +333,10 @@ fn plan_video(facts: &MediaFacts, findings: &[crate::Finding], spec: &FixSpec) -
     }
     // Looped just past the minimum, so rounding of the last frame never lands under it.
     let loop_to_s = too_short.then_some(limits.video_min_duration_s + 0.1);
+    // Where the kept part ends: what was asked for (or the limit), down to a whole frame.
     let trim_to = kept
         .filter(|&k| k < remaining.unwrap_or(f64::MAX) || k > limits.video_max_duration_s)
-        .map(|k| k.min(limits.video_max_duration_s));
+        .map(|k| whole_frames(k.min(limits.video_max_duration_s), facts.frame_rate));
     // Container and length are fixed by stream copy when the codec can be copied into MP4;
     // anything else needs a re-encode.
     let codec_copies = facts.video_codec.as_deref().is_none_or(|c| matches!(c, "h264" | "hevc"));
@@ -229,12 +346,9 @@ fn plan_video(facts: &MediaFacts, findings: &[crate::Finding], spec: &FixSpec) -
         && loop_to_s.is_none()
         && errors.iter().all(|f| matches!(f.rule, "video.format" | "video.duration"));
     if kind == Kind::Video && copyable {
-        let mut ops = vec![Op::Remux { from: facts.format.name(), to: "mp4" }];
-        let too_long = facts.duration_s.filter(|&d| d > limits.video_max_duration_s);
-        match (trim_to, too_long) {
-            (Some(t), _) => ops.push(Op::Trim { from_s: facts.duration_s.unwrap_or(t), to_s: t }),
-            (None, Some(d)) => ops.push(Op::Trim { from_s: d, to_s: limits.video_max_duration_s }),
-            (None, None) => {}
+        let mut ops = vec![Op::Remux { from: facts.format.name(), to: container.name() }];
+        if let Some(t) = trim_to {
+            ops.push(Op::Trim { from_s: facts.duration_s.unwrap_or(t), to_s: t });
         }
         return FixPlan { kind, ops, unfixable: None };
     }
@@ -243,23 +357,50 @@ fn plan_video(facts: &MediaFacts, findings: &[crate::Finding], spec: &FixSpec) -
     };
     let l = limits;
     let g = fit(dw, dh, l.video_min_side, l.video_max_side, l.max_aspect, aspect, true);
-    let filter = video_filter(dw, dh, facts.rotation.unwrap_or(0), g, aspect);
+    let crops = aspect == AspectMode::Crop && g.canvas != [dw, dh];
+    let filter = video_filter(dw, dh, facts.rotation.unwrap_or(0), g, aspect, spec.anchor.fraction());
     let duration = facts.duration_s.unwrap_or(l.video_max_duration_s).min(l.video_max_duration_s).max(1.0);
     // 90% of the size limit over the duration, less 128 kb/s for audio; CRF 20 usually stays far below.
     // Capped at 200 Mb/s: libx264 keeps rates in 32-bit ints (its buffer is twice the rate).
     let max_bitrate =
         ((l.video_max_bytes as f64 * 8.0 * 0.9 / duration) as u64).saturating_sub(128_000).clamp(100_000, 200_000_000);
-    let trim_to_s =
-        trim_to.or_else(|| remaining.filter(|&d| d > l.video_max_duration_s).map(|_| l.video_max_duration_s));
+    let trim_to_s = trim_to.or_else(|| {
+        remaining
+            .filter(|&d| d > l.video_max_duration_s)
+            .map(|_| whole_frames(l.video_max_duration_s, facts.frame_rate))
+    });
     let trim_to_s = if loop_to_s.is_some() { None } else { trim_to_s };
-    let op = Op::Reencode { from: [dw, dh], to: g.scaled, filter, start_s: start, trim_to_s, max_bitrate, loop_to_s };
+    let op = Op::Reencode {
+        container: container.name(),
+        from: [dw, dh],
+        to: g.scaled,
+        filter,
+        anchor: crops.then_some(spec.anchor),
+        start_s: start,
+        trim_to_s,
+        max_bitrate,
+        loop_to_s,
+    };
     FixPlan { kind, ops: vec![op], unfixable: None }
+}
+
+impl Anchor {
+    /// Where the kept window sits along the cut side, from 0 (top/left) to 1 (bottom/right);
+    /// `Auto` is decided from the pixels, and is the middle until then.
+    pub fn fraction(self) -> f64 {
+        match self {
+            Anchor::Top | Anchor::Left => 0.0,
+            Anchor::Bottom | Anchor::Right => 1.0,
+            Anchor::Centre | Anchor::Auto => 0.5,
+        }
+    }
 }
 
 /// The libavfilter graph that turns a decoded frame (stored size, any sample aspect ratio,
 /// `rotation` degrees clockwise to display) into `g.scaled` square pixels: rotate, scale, and
-/// pad or crop to the aspect limit.
-pub fn video_filter(dw: u32, dh: u32, rotation: u16, g: Geometry, mode: AspectMode) -> String {
+/// pad or crop to the aspect limit. A crop keeps the window at `crop_at` (0 = top/left,
+/// 1 = bottom/right) along the side it cuts.
+pub fn video_filter(dw: u32, dh: u32, rotation: u16, g: Geometry, mode: AspectMode, crop_at: f64) -> String {
     let rotate = match rotation {
         90 => "transpose=clock,",
         180 => "hflip,vflip,",
@@ -283,7 +424,11 @@ pub fn video_filter(dw: u32, dh: u32, rotation: u16, g: Geometry, mode: AspectMo
         AspectMode::Crop => {
             let (fw, fh) = (even(f64::from(dw)), even(f64::from(dh)));
             let (cw, ch) = (even(f64::from(cw)).min(fw), even(f64::from(ch)).min(fh));
-            format!("{rotate}scale={fw}:{fh}:flags=lanczos,setsar=1,crop={cw}:{ch},scale={sw}:{sh}:flags=lanczos,format=yuv420p")
+            let at = crop_at.clamp(0.0, 1.0);
+            let (x, y) = (((fw - cw) as f64 * at).round() as u32, ((fh - ch) as f64 * at).round() as u32);
+            format!(
+                "{rotate}scale={fw}:{fh}:flags=lanczos,setsar=1,crop={cw}:{ch}:{x}:{y},scale={sw}:{sh}:flags=lanczos,format=yuv420p"
+            )
         }
     }
 }
@@ -295,8 +440,12 @@ fn decodable(f: Format) -> bool {
 
 fn plan_image(facts: &MediaFacts, spec: &FixSpec, has_errors: bool) -> FixPlan {
     let kind = facts.kind;
-    let requested = spec.format.filter(|f| matches!(f, Format::Jpeg | Format::Png | Format::Bmp | Format::Webp));
-    if !has_errors && requested.is_none_or(|f| f == facts.format) {
+    let format = spec.format.unwrap_or(match facts.format {
+        f @ (Format::Jpeg | Format::Png | Format::Bmp | Format::Webp) => f,
+        // GIF is palette art, TIFF may hold alpha: lossless PNG keeps both.
+        _ => Format::Png,
+    });
+    if !has_errors && format == facts.format {
         return FixPlan { kind, ops: vec![Op::Copy], unfixable: None };
     }
     if !decodable(facts.format) {
@@ -305,7 +454,7 @@ fn plan_image(facts: &MediaFacts, spec: &FixSpec, has_errors: bool) -> FixPlan {
     let (Some(w), Some(h)) = (facts.width, facts.height) else {
         return FixPlan::unfixable(kind, "the image size is unknown");
     };
-    let mut ops = vec![Op::Decode { format: facts.format.name() }];
+    let mut ops = vec![Op::Decode { format: facts.format.name(), animated: facts.animated == Some(true) }];
     let (mut cw, mut ch) = (w, h);
     if let Some(o) = facts.orientation.filter(|&o| (2..=8).contains(&o)) {
         ops.push(Op::Orient { orientation: o });
@@ -318,19 +467,13 @@ fn plan_image(facts: &MediaFacts, spec: &FixSpec, has_errors: bool) -> FixPlan {
     if geometry.canvas != [cw, ch] {
         let op = match spec.aspect {
             AspectMode::Pad => Op::Pad { from: [cw, ch], to: geometry.canvas },
-            AspectMode::Crop => Op::Crop { from: [cw, ch], to: geometry.canvas },
+            AspectMode::Crop => Op::Crop { from: [cw, ch], to: geometry.canvas, anchor: spec.anchor },
         };
         ops.push(op);
     }
     if geometry.scaled != geometry.canvas {
         ops.push(Op::Scale { from: geometry.canvas, to: geometry.scaled });
     }
-    let format = requested.unwrap_or(match facts.format {
-        f @ (Format::Jpeg | Format::Png | Format::Bmp | Format::Webp) => f,
-        // GIF is palette art: lossless PNG. TIFF: PNG when it has alpha or few colours is not
-        // knowable from the header, so PNG (lossless) and JPEG if that is too big.
-        _ => Format::Png,
-    });
     ops.push(Op::Encode { format: format.name(), max_bytes: l.image_max_bytes });
     FixPlan { kind, ops, unfixable: None }
 }

@@ -75,13 +75,18 @@ fn decode_image_data(data: &[u8], facts: &mut MediaFacts) {
     }
 }
 
-/// Decodes in the FFmpeg helper; without one installed the facts stay header-only
-/// (`deep_checked` false).
+/// Decodes in the FFmpeg helper. Without one installed this is an error, not a verdict:
+/// `--deep` never reports a check it did not make.
 fn decode_video(path: &Path, facts: &mut MediaFacts) -> io::Result<()> {
     match crate::av::decode_ends(path) {
         Ok(None) => facts.deep_checked = true,
         Ok(Some(e)) => facts.flag(format!("decoding failed: {e}")),
-        Err(_) => {}
+        Err(e) => {
+            return Err(io::Error::other(format!(
+                "--deep cannot decode the video: {e}; install it with `cargo install --path .` (it installs \
+                 both binaries), or check without --deep"
+            )))
+        }
     }
     Ok(())
 }

@@ -79,12 +79,24 @@ pub struct MediaFacts {
     /// Whether an image is animated (APNG, animated WebP/GIF).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub animated: Option<bool>,
+    /// Whether an image has an alpha channel or a transparent colour (PNG `tRNS`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alpha: Option<bool>,
+    /// Whether a stream is encrypted (CENC/CBCS `encv`/`enca` sample entries, Matroska
+    /// ContentEncryption): the codec fields then name the codec inside.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encrypted: Option<bool>,
     /// Why the file is broken, if it is (truncated, bad CRC, sample data outside the file…).
     #[serde(skip)]
     pub integrity_problem: Option<String>,
     /// Whether `--deep` decoding ran (and found no problem if `integrity_problem` is `None`).
     #[serde(skip)]
     pub deep_checked: bool,
+    /// Whether some headers could not be read (a remote file over the size limit from a server
+    /// without range requests): absent facts are then unknown, not missing, and no integrity
+    /// judgement is made.
+    #[serde(skip)]
+    pub headers_incomplete: bool,
     /// The file-name extension, lower-cased, when there is one.
     #[serde(skip)]
     pub extension: Option<String>,
@@ -121,8 +133,11 @@ impl MediaFacts {
             color_type: None,
             coding: None,
             animated: None,
+            alpha: None,
+            encrypted: None,
             integrity_problem: None,
             deep_checked: false,
+            headers_incomplete: false,
             extension: None,
         }
     }

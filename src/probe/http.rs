@@ -106,6 +106,10 @@ pub struct RemoteFacts {
     pub bytes_fetched: u64,
     /// Requests sent (HEAD and GET, retries included).
     pub requests: u32,
+    /// Whether a read wanted bytes past the body budget (a server without range support and a
+    /// file over the size limit): what lies there was not seen, so its absence proves nothing.
+    #[serde(skip)]
+    pub budget_exceeded: bool,
 }
 
 /// Why a remote input could not be read at all (no HTTP answer).
@@ -507,7 +511,11 @@ impl HttpSource {
                     self.mode = Mode::Stream { resp: None, pos: 0 };
                 }
                 if start >= self.max_body {
+                    self.facts.budget_exceeded = true;
                     return Ok(());
+                }
+                if (hi + 1) * BLOCK > self.max_body && self.len > self.max_body {
+                    self.facts.budget_exceeded = true;
                 }
                 // Blocks before `lo` are skipped, the wanted ones kept.
                 self.stream_to(start, false)?;

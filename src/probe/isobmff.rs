@@ -37,6 +37,8 @@ struct Track<'a> {
     tkhd_height: u32,
     timescale: u32,
     duration: u64,
+    /// Sum of the edit list's segment durations (movie timescale), when the track has one.
+    edit_duration: Option<u64>,
     entry: Option<SampleEntry>,
     stts: Option<&'a [u8]>,
     stsc: Option<&'a [u8]>,
@@ -50,12 +52,17 @@ struct Track<'a> {
 
 #[derive(Default, Clone)]
 struct SampleEntry {
+    /// The codec's fourcc: the entry's type, or the original format of a protected entry.
     fourcc: [u8; 4],
+    /// What the codec is named from, when it is not `fourcc` (an `mp4v` entry's object type).
+    codec: Option<&'static str>,
     width: u16,
     height: u16,
     pasp: Option<(u32, u32)>,
     /// SAR from the H.264 SPS VUI, used when there is no `pasp`.
     bitstream_sar: Option<(u32, u32)>,
+    /// A protected entry (`encv`/`enca`/`sinf`): `fourcc` is then the original format (`frma`).
+    encrypted: bool,
 }
 
 pub(crate) fn probe(r: &mut Reader, facts: &mut MediaFacts) -> PResult<()> {
@@ -125,6 +132,12 @@ pub(crate) fn probe(r: &mut Reader, facts: &mut MediaFacts) -> PResult<()> {
         pos = end;
     }
     let Some(moov_data) = moov_data else {
+        if !moofs.is_empty() {
+            return malformed(
+                "a media segment (moof/mdat) without its initialisation segment: there is no moov box, so it \
+                 cannot be played on its own; join the init segment and the media segments into one MP4",
+            );
+        }
         return malformed("no moov box: the file has no movie header (truncated, or still being written)");
     };
     let mut movie = Movie::default();
@@ -184,14 +197,11 @@ fn parse_moov<'a>(data: &'a [u8], movie: &mut Movie<'a>) -> PResult<()> {
                 if version == 1 {
                     b.skip(16)?;
                     movie.timescale = b.u32be()?;
-                    movie.duration = b.u64be()?;
+                    movie.duration = known(b.u64be()?);
                 } else {
                     b.skip(8)?;
                     movie.timescale = b.u32be()?;
-                    movie.duration = u64::from(b.u32be()?);
-                    if movie.duration == u64::from(u32::MAX) {
-                        movie.duration = 0; // "unknown"
-                    }
+                    movie.duration = known32(b.u32be()?);
                 }
                 if movie.timescale == 0 {
                     return malformed("the movie header (mvhd) has timescale 0");
@@ -206,7 +216,8 @@ fn parse_moov<'a>(data: &'a [u8], movie: &mut Movie<'a>) -> PResult<()> {
                 match typ {
                     b"mehd" => {
                         let (version, _, mut b) = full_box(body, "the mehd box")?;
-                        movie.fragment_duration = Some(if version == 1 { b.u64be()? } else { u64::from(b.u32be()?) });
+                        let d = if version == 1 { known(b.u64be()?) } else { known32(b.u32be()?) };
+                        movie.fragment_duration = (d > 0).then_some(d);
                     }
                     b"trex" => {
                         let (_, _, mut b) = full_box(body, "the trex box")?;
@@ -253,14 +264,11 @@ fn parse_trak<'a>(data: &'a [u8], t: &mut Track<'a>, depth: usize) -> PResult<()
                 if version == 1 {
                     b.skip(16)?;
                     t.timescale = b.u32be()?;
-                    t.duration = b.u64be()?;
+                    t.duration = known(b.u64be()?);
                 } else {
                     b.skip(8)?;
                     t.timescale = b.u32be()?;
-                    t.duration = u64::from(b.u32be()?);
-                    if t.duration == u64::from(u32::MAX) {
-                        t.duration = 0;
-                    }
+                    t.duration = known32(b.u32be()?);
                 }
                 if t.timescale == 0 {
                     return malformed("a media header (mdhd) has timescale 0");
@@ -296,48 +304,159 @@ fn parse_trak<'a>(data: &'a [u8], t: &mut Track<'a>, depth: usize) -> PResult<()
             b"stz2" => t.stz2 = Some(body),
             b"stco" => t.stco = Some(body),
             b"co64" => t.co64 = Some(body),
-            b"mdia" | b"minf" | b"stbl" => parse_trak(body, t, depth + 1)?,
+            b"mdia" | b"minf" | b"stbl" | b"edts" => parse_trak(body, t, depth + 1)?,
+            b"elst" => t.edit_duration = edit_list_duration(body),
             _ => {}
         }
         Ok(())
     })
 }
 
+/// `0` ("unknown") for a duration of all ones, as ISO/IEC 14496-12 § 8.2.2.3 defines it.
+fn known(d: u64) -> u64 {
+    if d == u64::MAX {
+        0
+    } else {
+        d
+    }
+}
+
+/// [`known`] for a 32-bit duration.
+fn known32(d: u32) -> u64 {
+    if d == u32::MAX {
+        0
+    } else {
+        u64::from(d)
+    }
+}
+
+/// The presentation length an edit list (§ 8.6.6) describes, in the movie timescale: the sum
+/// of its segment durations (empty edits included). `None` when unreadable.
+fn edit_list_duration(body: &[u8]) -> Option<u64> {
+    let (version, _, mut b) = full_box(body, "the elst box").ok()?;
+    let count = b.u32be().ok()?;
+    let entry = if version == 1 { 20 } else { 12 };
+    if (count as usize).saturating_mul(entry) > b.remaining() {
+        return None;
+    }
+    let mut total = 0u64;
+    for _ in 0..count {
+        let d = if version == 1 { b.u64be().ok()? } else { known32(b.u32be().ok()?) };
+        b.skip(entry - if version == 1 { 8 } else { 4 }).ok()?;
+        total = total.saturating_add(known(d));
+    }
+    (total > 0).then_some(total)
+}
+
+/// Where a sample entry's child boxes start (§ 8.5.2; QuickTime sound descriptions v1/v2 are
+/// longer), for the handler that owns it.
+fn sample_entry_children(entry: &[u8], handler: &[u8; 4]) -> Option<usize> {
+    match handler {
+        b"vide" => Some(78),
+        b"soun" => {
+            let version = u16::from_be_bytes([*entry.get(8)?, *entry.get(9)?]);
+            Some(match version {
+                1 => 44,
+                2 => 64,
+                _ => 28,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The objectTypeIndication of an `esds` box's DecoderConfigDescriptor (ISO/IEC 14496-1
+/// § 7.2.6.5–6): ES_Descriptor (tag 3), then DecoderConfigDescriptor (tag 4).
+fn esds_object_type(body: &[u8]) -> Option<u8> {
+    let mut b = body.get(4..)?; // version and flags
+    let descriptor = |b: &mut &[u8], tag: u8| -> Option<()> {
+        if *b.first()? != tag {
+            return None;
+        }
+        *b = &b[1..];
+        // Expandable size: up to four bytes of seven bits.
+        for _ in 0..4 {
+            let x = *b.first()?;
+            *b = &b[1..];
+            if x & 0x80 == 0 {
+                break;
+            }
+        }
+        Some(())
+    };
+    descriptor(&mut b, 0x03)?;
+    let flags = *b.get(2)?;
+    let mut skip = 3usize;
+    if flags & 0x80 != 0 {
+        skip += 2;
+    }
+    if flags & 0x40 != 0 {
+        skip += 1 + usize::from(*b.get(skip)?);
+    }
+    if flags & 0x20 != 0 {
+        skip += 2;
+    }
+    b = b.get(skip..)?;
+    descriptor(&mut b, 0x04)?;
+    b.first().copied()
+}
+
+/// The codec of an `mp4v` entry with object type `oti`, when it is not MPEG-4 Visual.
+fn mp4v_codec(oti: u8) -> Option<&'static str> {
+    match oti {
+        0x6C | 0x6E => Some("mjpeg"),
+        0x60..=0x65 => Some("mpeg2video"),
+        0x6A => Some("mpeg1video"),
+        _ => None,
+    }
+}
+
 /// A sample entry (§ 8.5.2). Visual entries carry width and height after 24 bytes, and child
-/// boxes (`pasp`, `sinf`) after 78.
+/// boxes (`pasp`, `avcC`, `sinf`) after 78; sound entries have children after 28 (or more).
+/// A protected entry (`encv`, `enca`, or any with `sinf`, ISO/IEC 23001-7) names the codec
+/// inside in `sinf/frma`.
 fn parse_sample_entry(fourcc: &[u8; 4], entry: &[u8], handler: &[u8; 4]) -> SampleEntry {
     let mut e = SampleEntry { fourcc: *fourcc, ..Default::default() };
-    if handler != b"vide" || entry.len() < 28 {
+    e.encrypted = matches!(fourcc, b"encv" | b"enca" | b"encs" | b"enct" | b"drmi" | b"drms");
+    if handler == b"vide" && entry.len() >= 28 {
+        e.width = u16::from_be_bytes([entry[24], entry[25]]);
+        e.height = u16::from_be_bytes([entry[26], entry[27]]);
+    }
+    let Some(children) = sample_entry_children(entry, handler).and_then(|at| entry.get(at..)) else {
         return e;
-    }
-    e.width = u16::from_be_bytes([entry[24], entry[25]]);
-    e.height = u16::from_be_bytes([entry[26], entry[27]]);
-    if let Some(children) = entry.get(78..) {
-        // Extensions are optional: a malformed one is ignored, not fatal.
-        let _ = for_each_box(children, |typ, body| {
-            match typ {
-                b"avcC" => e.bitstream_sar = super::h264::sar_from_avcc(body),
-                b"pasp" if body.len() >= 8 => {
-                    let h = u32::from_be_bytes(body[0..4].try_into().expect("4 bytes"));
-                    let v = u32::from_be_bytes(body[4..8].try_into().expect("4 bytes"));
-                    if h > 0 && v > 0 {
-                        e.pasp = Some((h, v));
-                    }
-                }
-                b"sinf" => {
-                    // Encrypted entries (encv) name the original format in sinf/frma.
-                    for_each_box(body, |typ, body| {
-                        if typ == b"frma" && body.len() >= 4 {
-                            e.fourcc = body[0..4].try_into().expect("4 bytes");
-                        }
-                        Ok(())
-                    })?;
-                }
-                _ => {}
+    };
+    // Extensions are optional: a malformed one is ignored, not fatal.
+    let _ = for_each_box(children, |typ, body| {
+        match typ {
+            b"avcC" if handler == b"vide" => e.bitstream_sar = super::h264::sar_from_avcc(body),
+            // `mp4v` is a family: the decoder config's object type names the codec.
+            b"esds" if &e.fourcc == b"mp4v" => {
+                e.codec = esds_object_type(body).and_then(mp4v_codec);
             }
-            Ok(())
-        });
-    }
+            b"pasp" if body.len() >= 8 => {
+                let h = u32::from_be_bytes(body[0..4].try_into().expect("4 bytes"));
+                let v = u32::from_be_bytes(body[4..8].try_into().expect("4 bytes"));
+                if h > 0 && v > 0 {
+                    e.pasp = Some((h, v));
+                }
+            }
+            b"sinf" => {
+                // Protection scheme information: frma names the original format, schm the
+                // scheme (cenc, cbcs…), which the service cannot decrypt.
+                for_each_box(body, |typ, body| {
+                    match typ {
+                        b"frma" if body.len() >= 4 => e.fourcc = body[0..4].try_into().expect("4 bytes"),
+                        b"schm" | b"schi" => e.encrypted = true,
+                        _ => {}
+                    }
+                    Ok(())
+                })?;
+                e.encrypted = true;
+            }
+            _ => {}
+        }
+        Ok(())
+    });
     e
 }
 
@@ -433,6 +552,7 @@ pub(crate) fn codec_name(fourcc: &[u8; 4]) -> String {
         b"vp09" => "vp9",
         b"ap4h" | b"ap4x" | b"apch" | b"apcn" | b"apcs" | b"apco" => "prores",
         b"jpeg" | b"mjpa" | b"mjpb" => "mjpeg",
+        b"mjp2" => "jpeg2000",
         b"s263" | b"h263" => "h263",
         b"png " => "png",
         b"raw " | b"2vuy" | b"yuv2" => "rawvideo",
@@ -451,60 +571,100 @@ pub(crate) fn codec_name(fourcc: &[u8; 4]) -> String {
     .to_string()
 }
 
+/// A track's samples and their ticks: the sample table in `moov` plus every fragment.
+fn track_samples(t: &Track) -> (u64, u64) {
+    let (count, ticks) = stts_totals(t.stts);
+    let count = count.max(sample_count(t).unwrap_or(0));
+    (count.saturating_add(t.fragment_samples), ticks.saturating_add(t.fragment_ticks))
+}
+
+/// The track of `handler` that facts are taken from: the first with samples (a track with no
+/// samples next to a playable one is ignored, as players do), else the first there is.
+fn main_track<'m, 'a>(movie: &'m Movie<'a>, handler: &[u8; 4]) -> Option<&'m Track<'a>> {
+    let mut of_kind = movie.tracks.iter().filter(|t| &t.handler == handler && t.entry.is_some());
+    let first = of_kind.clone().next();
+    of_kind.find(|t| track_samples(t).0 > 0).or(first)
+}
+
+/// How long a track lasts in seconds: its samples when the file is fragmented (the `moov`
+/// header then covers only what was written before the first fragment), else its edit list,
+/// its media header, or its samples.
+fn track_seconds(movie: &Movie, t: &Track, fragmented: bool) -> Option<f64> {
+    let (_, ticks) = track_samples(t);
+    let media_ticks = if fragmented || t.duration == 0 { ticks } else { t.duration };
+    let media = (t.timescale > 0 && media_ticks > 0).then(|| media_ticks as f64 / f64::from(t.timescale));
+    if fragmented {
+        return media;
+    }
+    let edited = t.edit_duration.filter(|_| movie.timescale > 0).map(|d| d as f64 / f64::from(movie.timescale));
+    edited.or(media)
+}
+
 fn fill_facts(movie: &Movie, facts: &mut MediaFacts, fragmented: bool) {
-    let video = movie.tracks.iter().find(|t| &t.handler == b"vide" && t.entry.is_some());
-    let audio = movie.tracks.iter().find(|t| &t.handler == b"soun" && t.entry.is_some());
+    let video = main_track(movie, b"vide");
+    let audio = main_track(movie, b"soun");
     facts.has_video = Some(video.is_some());
     if let Some(e) = audio.and_then(|a| a.entry.as_ref()) {
         facts.audio_codec = Some(codec_name(&e.fourcc));
     }
-    let movie_secs = if movie.duration > 0 && movie.timescale > 0 {
-        Some(movie.duration as f64 / f64::from(movie.timescale))
-    } else {
-        movie.fragment_duration.filter(|&d| d > 0 && movie.timescale > 0).map(|d| d as f64 / f64::from(movie.timescale))
-    };
+    let encrypted = [video, audio].into_iter().flatten().any(|t| t.entry.as_ref().is_some_and(|e| e.encrypted));
+    if encrypted {
+        facts.encrypted = Some(true);
+    }
     if let Some(v) = video {
         let e = v.entry.as_ref().expect("video track has an entry");
-        facts.video_codec = Some(codec_name(&e.fourcc));
+        facts.video_codec = Some(e.codec.map_or_else(|| codec_name(&e.fourcc), str::to_string));
         facts.codec_tag = Some(fourcc_str(&e.fourcc));
-        let (w, h) = if e.width > 0 && e.height > 0 {
-            (u32::from(e.width), u32::from(e.height))
+        let (samples, ticks) = track_samples(v);
+        // One picture next to an audio track is cover art (an audio file), not a video.
+        let cover = samples == 1 && audio.is_some_and(|a| track_samples(a).0 > 1);
+        if cover {
+            facts.has_video = Some(false);
+            facts.frame_count = Some(1);
         } else {
-            (v.tkhd_width, v.tkhd_height)
-        };
-        if w > 0 && h > 0 {
-            // As FFmpeg's mov demuxer: `pasp` first, then a track header size that differs from the
-            // coded size, then the bitstream's VUI.
-            let tkhd_sar = (v.tkhd_width > 0 && v.tkhd_height > 0 && (v.tkhd_width, v.tkhd_height) != (w, h))
-                .then(|| reduce(u64::from(h) * u64::from(v.tkhd_width), u64::from(w) * u64::from(v.tkhd_height)))
-                .flatten();
-            let sar = e.pasp.or(tkhd_sar).or(e.bitstream_sar);
-            facts.set_video_size(w, h, sar, rotation_of_matrix(&v.matrix));
-        }
-        let (samples, ticks) = if fragmented && v.fragment_samples > 0 {
-            let (s, t) = stts_totals(v.stts);
-            (s + v.fragment_samples, t + v.fragment_ticks)
-        } else {
-            stts_totals(v.stts)
-        };
-        let track_ticks = if v.duration > 0 { v.duration } else { ticks };
-        if v.timescale > 0 && track_ticks > 0 {
-            facts.video_duration_s = Some(round_to(track_ticks as f64 / f64::from(v.timescale), 6));
-        }
-        if samples > 0 && ticks > 0 && v.timescale > 0 {
-            facts.frame_count = Some(samples);
-            facts.frame_rate = Some(round_to(samples as f64 * f64::from(v.timescale) / ticks as f64, 3));
+            let (w, h) = if e.width > 0 && e.height > 0 {
+                (u32::from(e.width), u32::from(e.height))
+            } else {
+                (v.tkhd_width, v.tkhd_height)
+            };
+            if w > 0 && h > 0 {
+                // As FFmpeg's mov demuxer: `pasp` first, then a track header size that differs
+                // from the coded size, then the bitstream's VUI.
+                let tkhd_sar = (v.tkhd_width > 0 && v.tkhd_height > 0 && (v.tkhd_width, v.tkhd_height) != (w, h))
+                    .then(|| reduce(u64::from(h) * u64::from(v.tkhd_width), u64::from(w) * u64::from(v.tkhd_height)))
+                    .flatten();
+                let sar = e.pasp.or(tkhd_sar).or(e.bitstream_sar);
+                facts.set_video_size(w, h, sar, rotation_of_matrix(&v.matrix));
+            }
+            let media_ticks = if fragmented || v.duration == 0 { ticks } else { v.duration };
+            if v.timescale > 0 && media_ticks > 0 {
+                facts.video_duration_s = Some(round_to(media_ticks as f64 / f64::from(v.timescale), 6));
+            }
+            if samples > 0 && ticks > 0 && v.timescale > 0 {
+                facts.frame_count = Some(samples);
+                facts.frame_rate = Some(round_to(samples as f64 * f64::from(v.timescale) / ticks as f64, 3));
+            }
         }
     }
-    let duration = movie_secs.or(facts.video_duration_s).or_else(|| {
-        // Fragmented without mehd: the longest track's fragments.
-        movie
-            .tracks
-            .iter()
-            .filter(|t| t.timescale > 0 && t.fragment_ticks > 0)
-            .map(|t| t.fragment_ticks as f64 / f64::from(t.timescale))
-            .reduce(f64::max)
-    });
+    // What the tracks hold (video and audio with samples), against what the headers declare.
+    let held = [video, audio]
+        .into_iter()
+        .flatten()
+        .filter(|t| track_samples(t).0 > 0)
+        .filter_map(|t| track_seconds(movie, t, fragmented))
+        .reduce(f64::max);
+    let ts = f64::from(movie.timescale.max(1));
+    let declared = (movie.timescale > 0 && movie.duration > 0)
+        .then(|| movie.duration as f64 / ts)
+        .or_else(|| movie.fragment_duration.filter(|_| movie.timescale > 0).map(|d| d as f64 / ts));
+    let duration = match (declared, held) {
+        // A fragmented file's header covers what was known when it was written (an empty moov,
+        // or only the samples before the first fragment; mehd may be a guess): samples win.
+        (_, Some(h)) if fragmented => Some(h),
+        // A header that contradicts what the tracks hold is broken: samples win.
+        (Some(d), Some(h)) if (d - h).abs() > (0.05 * h).max(0.5) => Some(h),
+        (d, h) => d.or(h),
+    };
     facts.duration_s = duration.map(|d| round_to(d, 6));
 }
 
@@ -538,13 +698,11 @@ fn check_sample_tables(movie: &Movie, file_len: u64) -> Option<String> {
             Err(super::reader::ParseError::Malformed(m)) => return Some(format!("track {}: {m}", t.id)),
             Err(super::reader::ParseError::Io(e)) => return Some(e.to_string()),
         }
-        if &t.handler == b"vide" && t.entry.is_some() && t.fragment_samples == 0 {
-            let samples = sample_count(t).unwrap_or(0);
-            if samples == 0 {
-                // Also a fragmented file cut right after its (empty) moov: no fragment arrived.
-                return Some(format!("video track {} has no samples (no frames in the file)", t.id));
-            }
-        }
+    }
+    // A video track without samples matters only when no other video track has any. This is
+    // also a fragmented file cut right after its (empty) moov: no fragment arrived.
+    if let Some(v) = main_track(movie, b"vide").filter(|v| track_samples(v).0 == 0) {
+        return Some(format!("video track {} has no samples (no frames in the file)", v.id));
     }
     None
 }

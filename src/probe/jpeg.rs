@@ -4,28 +4,33 @@
 use super::exif;
 use super::facts::MediaFacts;
 use super::reader::{malformed, PResult, Reader, SeqReader};
+use super::Integrity;
 
 /// EXIF payloads larger than this are not read (the orientation tag is near the start anyway).
 const MAX_EXIF: usize = 64 * 1024;
 
-/// With `quick`, stops at the first scan and checks that the tail holds the EOI marker instead
-/// of walking the entropy-coded data (remote inputs).
-pub(crate) fn probe(r: &mut Reader, facts: &mut MediaFacts, quick: bool) -> PResult<()> {
+/// Short of [`Integrity::Full`], stops at the first scan and (with `HeadAndTail`) checks that
+/// the tail holds the EOI marker instead of walking the entropy-coded data (remote inputs).
+pub(crate) fn probe(r: &mut Reader, facts: &mut MediaFacts, integrity: Integrity) -> PResult<()> {
     let mut seq = r.seq(2);
     let mut seen_sof = false;
     let mut seen_sos = false;
     loop {
-        // Markers may be preceded by any number of 0xFF fill bytes (B.1.1.2).
+        // As libjpeg's next_marker(): extraneous bytes before a marker are skipped (with a
+        // warning there), any number of 0xFF fill bytes may precede it (B.1.1.2), and an
+        // 0xFF 0x00 pair between segments is a stray stuffed zero that is discarded.
         let at = seq.pos();
         let b = seq.byte("a marker")?;
         if b != 0xFF {
-            // Extraneous bytes before a marker: libjpeg warns and skips them, and so do we.
             skip_to_marker(&mut seq)?;
             continue;
         }
         let mut marker = seq.byte("a marker")?;
         while marker == 0xFF {
             marker = seq.byte("a marker")?;
+        }
+        if marker == 0x00 {
+            continue;
         }
         match marker {
             0xD9 => {
@@ -38,7 +43,7 @@ pub(crate) fn probe(r: &mut Reader, facts: &mut MediaFacts, quick: bool) -> PRes
                 return Ok(());
             }
             0xD0..=0xD7 | 0x01 => continue,
-            0x00 | 0xD8 => return malformed(format!("invalid JPEG marker 0xFF{marker:02x} at offset {at}")),
+            0xD8 => return malformed(format!("a second start-of-image marker (0xFFD8) at offset {at}")),
             _ => {}
         }
         let mut len = [0; 2];
@@ -77,9 +82,13 @@ pub(crate) fn probe(r: &mut Reader, facts: &mut MediaFacts, quick: bool) -> PRes
                 }
                 seq.skip(payload, "the scan header")?;
                 seen_sos = true;
-                if quick {
-                    drop(seq);
-                    return check_tail(r, &[0xFF, 0xD9], "the JPEG has no EOI marker at its end (truncated?)");
+                match integrity {
+                    Integrity::Full => {}
+                    Integrity::HeadAndTail => {
+                        drop(seq);
+                        return check_tail(r, &[0xFF, 0xD9], "the JPEG has no EOI marker at its end (truncated?)");
+                    }
+                    Integrity::HeadOnly => return Ok(()),
                 }
                 skip_entropy_coded_data(&mut seq)?;
             }
@@ -138,6 +147,7 @@ fn read_sof(marker: u8, sof: &[u8; 6], facts: &mut MediaFacts) -> PResult<()> {
         return malformed("JPEG frame header declares height 0 (DNL-defined height is not supported)");
     }
     facts.bit_depth = Some(precision);
+    facts.alpha = Some(false);
     facts.coding = Some(
         match marker & 0x0F {
             0x0 | 0x1 | 0x9 => "baseline",

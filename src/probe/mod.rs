@@ -10,10 +10,12 @@ mod bmp;
 mod deep;
 mod exif;
 mod facts;
+mod gif;
 mod h264;
 pub mod http;
 mod isobmff;
 mod jpeg;
+mod matroska;
 mod png;
 mod reader;
 mod sniff;
@@ -38,6 +40,9 @@ pub enum Integrity {
     /// Headers plus the file's tail (EOI / IEND present): for remote inputs, where every byte
     /// costs a transfer. Box and chunk sizes are still checked against the length.
     HeadAndTail,
+    /// Headers only, for the facts: a remote file over the size limit, which is rejected
+    /// anyway and whose tail is not worth a transfer.
+    HeadOnly,
 }
 
 /// How to probe.
@@ -113,21 +118,18 @@ pub fn probe_source(src: &mut dyn ByteSource) -> io::Result<MediaFacts> {
 /// Probes any [`ByteSource`] with options (decoding is not done here: see [`probe_path`] and
 /// [`deep_decode_bytes`]).
 pub fn probe_source_with(src: &mut dyn ByteSource, opts: &ProbeOptions) -> io::Result<MediaFacts> {
-    let quick = opts.integrity == Integrity::HeadAndTail;
     let mut r = Reader::new(src)?;
     let format = sniff(r.head());
     let mut facts = MediaFacts::new(format, r.len());
     let result = match format {
-        Format::Jpeg => jpeg::probe(&mut r, &mut facts, quick),
-        Format::Png => png::probe(&mut r, &mut facts, quick),
+        Format::Jpeg => jpeg::probe(&mut r, &mut facts, opts.integrity),
+        Format::Png => png::probe(&mut r, &mut facts, opts.integrity),
         Format::Bmp => bmp::probe(&mut r, &mut facts),
         Format::Webp => webp::probe(&mut r, &mut facts),
-        Format::Mp4 | Format::Mov | Format::ThreeGp => isobmff::probe(&mut r, &mut facts),
+        Format::Mp4 | Format::Mov | Format::ThreeGp | Format::Mj2 => isobmff::probe(&mut r, &mut facts),
         Format::Avi => avi::probe(&mut r, &mut facts),
-        Format::Gif => {
-            read_gif_size(r.head(), &mut facts);
-            Ok(())
-        }
+        Format::Mkv | Format::Webm => matroska::probe(&mut r, &mut facts),
+        Format::Gif => gif::probe(&mut r, &mut facts),
         Format::Tiff => {
             let info = exif::read_tiff(r.head());
             facts.orientation = info.orientation;
@@ -170,15 +172,4 @@ pub fn deep_decode_bytes(data: &[u8], facts: &mut MediaFacts) -> io::Result<()> 
         deep::decode_bytes(data, facts)?;
     }
     Ok(())
-}
-
-/// GIF logical screen size (GIF89a § 18).
-fn read_gif_size(head: &[u8], facts: &mut MediaFacts) {
-    if let Some(s) = head.get(6..10) {
-        let w = u16::from_le_bytes([s[0], s[1]]);
-        let h = u16::from_le_bytes([s[2], s[3]]);
-        if w > 0 && h > 0 {
-            facts.set_image_size(u32::from(w), u32::from(h));
-        }
-    }
 }

@@ -4,15 +4,16 @@
 use super::exif;
 use super::facts::MediaFacts;
 use super::reader::{malformed, PResult, Reader};
+use super::Integrity;
 
 /// Chunk lengths are at most 2^31-1 (§5.3).
 const MAX_CHUNK: u32 = 0x7FFF_FFFF;
 /// eXIf payloads larger than this are not parsed.
 const MAX_EXIF: u32 = 64 * 1024;
 
-/// With `quick`, reads chunks up to the first IDAT and checks that the tail holds IEND instead
-/// of hashing every chunk (remote inputs).
-pub(crate) fn probe(r: &mut Reader, facts: &mut MediaFacts, quick: bool) -> PResult<()> {
+/// Short of [`Integrity::Full`], reads chunks up to the first IDAT and (with `HeadAndTail`)
+/// checks that the tail holds IEND instead of hashing every chunk (remote inputs).
+pub(crate) fn probe(r: &mut Reader, facts: &mut MediaFacts, integrity: Integrity) -> PResult<()> {
     let mut seq = r.seq(8);
     let mut first = true;
     let mut seen_idat = false;
@@ -32,9 +33,12 @@ pub(crate) fn probe(r: &mut Reader, facts: &mut MediaFacts, quick: bool) -> PRes
         if first && &ctype != b"IHDR" {
             return malformed("the first PNG chunk is not IHDR");
         }
-        if quick && &ctype == b"IDAT" {
+        if integrity != Integrity::Full && &ctype == b"IDAT" {
             if facts.width.is_none() {
                 return malformed("the first PNG chunk is not IHDR");
+            }
+            if integrity == Integrity::HeadOnly {
+                return Ok(());
             }
             drop(seq);
             return super::jpeg::check_tail(
@@ -75,6 +79,9 @@ pub(crate) fn probe(r: &mut Reader, facts: &mut MediaFacts, quick: bool) -> PRes
                 facts.apply_orientation();
             }
             b"acTL" => facts.animated = Some(true),
+            // A transparent colour (or palette alpha) makes pixels see-through, as an alpha
+            // channel does.
+            b"tRNS" => facts.alpha = Some(true),
             b"IDAT" => seen_idat = true,
             b"IEND" => {
                 if !seen_idat {
@@ -108,6 +115,7 @@ fn read_ihdr(d: &[u8], facts: &mut MediaFacts) -> PResult<()> {
     };
     facts.bit_depth = Some(depth);
     facts.color_type = Some(color_name.to_string());
+    facts.alpha = Some(matches!(color, 4 | 6));
     facts.animated = Some(false);
     facts.set_image_size(width, height);
     Ok(())

@@ -136,6 +136,12 @@ impl SeqReader<'_, '_> {
 
     /// Refills the buffer at the current position; returns false at end of file.
     fn fill(&mut self) -> PResult<bool> {
+        self.fill_min(1)
+    }
+
+    /// Refills the buffer at the current position with at least `min` bytes (fewer only where
+    /// the file ends); returns false at end of file.
+    fn fill_min(&mut self, min: usize) -> PResult<bool> {
         if self.buf_pos < self.buf.len() {
             return Ok(true);
         }
@@ -144,9 +150,11 @@ impl SeqReader<'_, '_> {
             return Ok(false);
         }
         // Inside the cached head, refill only up to its end: over HTTP every byte past it is a
-        // transfer, and most headers end well inside it.
+        // transfer, and most headers end well inside it. But never fewer than `min` bytes: a
+        // caller that needs two bytes (a 0xFF and its successor) must get them even when the
+        // first is the head's last byte.
         let head_len = self.r.head.len() as u64;
-        let limit = if self.pos < head_len { head_len - self.pos } else { SEQ_BLOCK as u64 };
+        let limit = if self.pos < head_len { (head_len - self.pos).max(min as u64) } else { SEQ_BLOCK as u64 };
         let n = remaining.min(limit).min(SEQ_BLOCK as u64) as usize;
         self.buf.resize(n, 0);
         self.r.read_exact_at(self.pos, &mut self.buf[..n], "data")?;
@@ -168,7 +176,8 @@ impl SeqReader<'_, '_> {
             self.buf.clear();
             self.buf_pos = 0;
         }
-        self.peek()
+        self.fill_min(n)?;
+        Ok(&self.buf[self.buf_pos..])
     }
 
     /// Advances by `n` bytes, which must not exceed what [`Self::peek`] returned.

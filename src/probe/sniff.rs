@@ -41,6 +41,8 @@ pub enum Format {
     Jxl,
     /// JPEG 2000.
     Jp2,
+    /// Motion JPEG 2000 (ISO/IEC 15444-3): a video container.
+    Mj2,
     /// ISO base media / MPEG-4 Part 14.
     Mp4,
     /// QuickTime movie.
@@ -79,6 +81,7 @@ impl Format {
             Format::Avif => "avif",
             Format::Jxl => "jxl",
             Format::Jp2 => "jp2",
+            Format::Mj2 => "mj2",
             Format::Mp4 => "mp4",
             Format::Mov => "mov",
             Format::ThreeGp => "3gp",
@@ -98,7 +101,7 @@ impl Format {
         use Format::*;
         match self {
             Jpeg | Png | Bmp | Webp | Gif | Tiff | Heif | Avif | Jxl | Jp2 => Kind::Image,
-            Mp4 | Mov | ThreeGp | Avi | Mkv | Webm | Flv | MpegTs | MpegPs | Asf => Kind::Video,
+            Mp4 | Mov | ThreeGp | Mj2 | Avi | Mkv | Webm | Flv | MpegTs | MpegPs | Asf => Kind::Video,
             Unknown => Kind::Unknown,
         }
     }
@@ -117,6 +120,7 @@ impl Format {
             "avif" => Format::Avif,
             "jxl" => Format::Jxl,
             "jp2" | "j2k" => Format::Jp2,
+            "mj2" | "mjp2" => Format::Mj2,
             "mp4" | "m4v" => Format::Mp4,
             "mov" | "qt" => Format::Mov,
             "3gp" | "3g2" => Format::ThreeGp,
@@ -175,7 +179,12 @@ pub fn sniff(head: &[u8]) -> Format {
     if at(0, &[0xFF, 0x0A]) || at(0, b"\0\0\0\x0cJXL \r\n\x87\n") {
         return Format::Jxl;
     }
-    if at(0, b"\0\0\0\x0cjP  \r\n\x87\n") || at(0, &[0xFF, 0x4F, 0xFF, 0x51]) {
+    if at(0, b"\0\0\0\x0cjP  \r\n\x87\n") {
+        // The file-type box after the signature says still image (jp2) or Motion JPEG 2000.
+        let motion = at(16, b"ftyp") && head.get(20..24).is_some_and(|b| b == b"mjp2" || b == b"mj2s");
+        return if motion { Format::Mj2 } else { Format::Jp2 };
+    }
+    if at(0, &[0xFF, 0x4F, 0xFF, 0x51]) {
         return Format::Jp2;
     }
     if at(0, &[0x1A, 0x45, 0xDF, 0xA3]) {
@@ -197,6 +206,19 @@ pub fn sniff(head: &[u8]) -> Format {
     }
     if at(4, b"ftyp") {
         return sniff_ftyp(head);
+    }
+    // A media segment (CMAF/DASH): `styp` (with brands like ftyp's), or a bare `sidx`/`moof`.
+    // Players read it as MP4; without its initialisation segment it has no movie header, which
+    // the ISO-BMFF parser reports.
+    if at(4, b"styp") {
+        let f = sniff_ftyp(head);
+        return if f.kind() == Kind::Video { f } else { Format::Mp4 };
+    }
+    if head.len() >= 8 && (at(4, b"sidx") || at(4, b"moof")) {
+        let size = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+        if size >= 8 {
+            return Format::Mp4;
+        }
     }
     if head.len() >= 8 && QT_FIRST_BOXES.iter().any(|t| &head[4..8] == *t) {
         let size = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
@@ -253,6 +275,21 @@ mod tests {
         assert_eq!(sniff(b"\0\0\0\x18ftypmif1\0\0\0\0mif1avif"), Format::Avif);
         assert_eq!(sniff(b"\0\0\0\x14ftypheic\0\0\0\0mif1"), Format::Heif);
         assert_eq!(sniff(b"\0\0\0\x14ftyp3gp5\0\0\0\0isom"), Format::ThreeGp);
+    }
+
+    #[test]
+    fn a_media_segment_starting_with_styp_is_mp4() {
+        assert_eq!(sniff(b"\0\0\0\x18stypmsdh\0\0\0\0msdhmsix"), Format::Mp4);
+        assert_eq!(sniff(b"\0\0\0\x2csidx\0\0\0\0"), Format::Mp4);
+    }
+
+    #[test]
+    fn motion_jpeg_2000_is_a_video_container_not_an_image() {
+        let mj2 = b"\0\0\0\x0cjP  \r\n\x87\n\0\0\0\x14ftypmjp2\0\0\0\0mjp2";
+        assert_eq!(sniff(mj2), Format::Mj2);
+        assert_eq!(Format::Mj2.kind(), Kind::Video);
+        let jp2 = b"\0\0\0\x0cjP  \r\n\x87\n\0\0\0\x14ftypjp2 \0\0\0\0jp2 ";
+        assert_eq!(sniff(jp2), Format::Jp2);
     }
 
     #[test]

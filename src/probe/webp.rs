@@ -100,6 +100,7 @@ fn read_vp8x(d: &[u8], facts: &mut MediaFacts) -> PResult<()> {
     let height = 1 + u32::from_le_bytes([h[0], h[1], h[2], 0]);
     facts.animated = Some(flags & 0x02 != 0);
     facts.color_type = Some(if flags & 0x10 != 0 { "rgba" } else { "rgb" }.to_string());
+    facts.alpha = Some(flags & 0x10 != 0);
     facts.set_image_size(width, height);
     Ok(())
 }
@@ -120,6 +121,7 @@ fn read_vp8(d: &[u8], facts: &mut MediaFacts) -> PResult<()> {
         return malformed("the WebP's VP8 frame declares a zero size");
     }
     facts.color_type = Some("rgb".into());
+    facts.alpha = facts.alpha.or(Some(false));
     facts.coding = Some("lossy".into());
     facts.animated = Some(false);
     facts.set_image_size(width, height);
@@ -139,6 +141,7 @@ fn read_vp8l(d: &[u8], facts: &mut MediaFacts) -> PResult<()> {
         return malformed("the WebP's VP8L header has an unknown version");
     }
     facts.color_type = Some(if (bits >> 28) & 1 != 0 { "rgba" } else { "rgb" }.to_string());
+    facts.alpha = facts.alpha.or(Some((bits >> 28) & 1 != 0));
     facts.coding = Some("lossless".into());
     facts.animated = Some(false);
     facts.set_image_size(width, height);

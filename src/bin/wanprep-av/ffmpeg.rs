@@ -7,7 +7,7 @@ use std::sync::Once;
 
 use ff::Rescale;
 use ffmpeg_next as ff;
-use wanprep::av::{Reencode, Remuxed, StreamInfo};
+use wanprep::av::{Container, Reencode, Remuxed, StreamInfo};
 
 use crate::audio::AacTranscoder;
 
@@ -111,6 +111,83 @@ pub fn decode_first_and_last_frames(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Most frames [`frames`] decodes in one request.
+const MAX_FRAMES: u32 = 64;
+
+/// Decodes `count` frames spread evenly through the video (the first frame at or after each
+/// of the times (k + 0.5) / count of the duration), each scaled to at most `max_side` pixels
+/// with square pixels, in stored orientation, as RGB.
+pub fn frames(path: &Path, count: u32, max_side: u32) -> Result<Vec<wanprep::av::Picture>, String> {
+    init();
+    let mut ictx = ff::format::input(path).map_err(|e| format!("FFmpeg cannot open the file: {e}"))?;
+    let stream = ictx.streams().best(ff::media::Type::Video).ok_or("FFmpeg finds no video stream")?;
+    let (index, tb) = (stream.index(), stream.time_base());
+    let ctx = ff::codec::Context::from_parameters(stream.parameters()).map_err(|e| e.to_string())?;
+    let mut decoder = ctx.decoder().video().map_err(|e| format!("no decoder for the video codec: {e}"))?;
+    let duration = ictx.duration().max(0) as f64 / f64::from(ff::ffi::AV_TIME_BASE);
+    let count = count.clamp(1, MAX_FRAMES);
+    let mut out = Vec::new();
+    let mut frame = ff::frame::Video::empty();
+    let mut packet = ff::Packet::empty();
+    for k in 0..count {
+        let t = duration * (f64::from(k) + 0.5) / f64::from(count);
+        let target = (t * f64::from(ff::ffi::AV_TIME_BASE)) as i64;
+        if ictx.seek(target, ..target).is_err() {
+            continue;
+        }
+        decoder.flush();
+        let mut got = None;
+        'read: while next_packet(&mut ictx, &mut packet)? {
+            if packet.stream() != index || decoder.send_packet(&packet).is_err() {
+                continue;
+            }
+            while decoder.receive_frame(&mut frame).is_ok() {
+                let secs = frame.timestamp().map_or(t, |p| p as f64 * f64::from(tb));
+                if secs + 1e-3 >= t || duration <= 0.0 {
+                    got = Some(secs);
+                    break 'read;
+                }
+            }
+        }
+        let Some(secs) = got else { continue };
+        let (w, h) = (frame.width(), frame.height());
+        if w == 0 || h == 0 {
+            continue;
+        }
+        let sar = frame.aspect_ratio();
+        let shown_w = if sar.numerator() > 0 && sar.denominator() > 0 {
+            f64::from(w) * f64::from(sar.numerator()) / f64::from(sar.denominator())
+        } else {
+            f64::from(w)
+        };
+        let s = (f64::from(max_side.max(8)) / shown_w.max(f64::from(h))).min(1.0);
+        let (dw, dh) = (((shown_w * s).round() as u32).max(1), ((f64::from(h) * s).round() as u32).max(1));
+        let mut scaler = ff::software::scaling::Context::get(
+            frame.format(),
+            w,
+            h,
+            ff::format::Pixel::RGB24,
+            dw,
+            dh,
+            ff::software::scaling::Flags::AREA,
+        )
+        .map_err(|e| format!("cannot scale the frame: {e}"))?;
+        let mut rgb = ff::frame::Video::empty();
+        scaler.run(&frame, &mut rgb).map_err(|e| format!("cannot scale the frame: {e}"))?;
+        let stride = rgb.stride(0);
+        let data = rgb.data(0);
+        let mut bytes = Vec::with_capacity((dw * dh * 3) as usize);
+        for row in 0..dh as usize {
+            bytes.extend_from_slice(&data[row * stride..row * stride + dw as usize * 3]);
+        }
+        out.push(wanprep::av::Picture { width: dw, height: dh, time_s: secs, rgb: bytes });
+    }
+    if out.is_empty() {
+        return Err("no video frame could be decoded".into());
+    }
+    Ok(out)
+}
+
 /// Reads the next packet: `Ok(false)` at the end. (`Input::packets()` would swallow errors.)
 fn next_packet(ictx: &mut ff::format::context::Input, packet: &mut ff::Packet) -> Result<bool, String> {
     match packet.read(ictx) {
@@ -152,18 +229,63 @@ fn decode_until(
     Ok(frames)
 }
 
-/// Adds an output stream that carries `params` unchanged (stream copy); returns its index.
-fn add_copied_stream(octx: &mut ff::format::context::Output, params: ff::codec::Parameters) -> Result<usize, String> {
+/// Sample-entry tags an ISO-BMFF source may carry that mean something the muxer would not
+/// choose by itself: `hvc1` (parameter sets only in the sample entry, what Apple players and
+/// many services require) is written as `hev1` unless it is asked for.
+const KEPT_TAGS: [&[u8; 4]; 4] = [b"avc1", b"avc3", b"hvc1", b"hev1"];
+
+/// Adds an output stream that carries `ist`'s packets unchanged (stream copy), with its display
+/// matrix (rotation) and, from an ISO-BMFF source, its sample-entry tag; returns its index.
+fn add_copied_stream(
+    octx: &mut ff::format::context::Output,
+    ist: &ff::format::stream::Stream,
+) -> Result<usize, String> {
     let mut ost =
         octx.add_stream(ff::encoder::find(ff::codec::Id::None)).map_err(|e| format!("cannot add a stream: {e}"))?;
-    ost.set_parameters(params);
-    // The source container's codec tag (e.g. AVI's 'H264') is not valid in MP4: let the muxer
-    // choose.
+    ost.set_parameters(ist.parameters());
+    let tag = ist.parameters().codec_tag_bytes();
+    // Another container's codec tag (e.g. AVI's 'H264') is not valid in MP4: let the muxer
+    // choose, unless it is one of the ISO-BMFF tags that carry meaning.
+    let keep = KEPT_TAGS.iter().any(|t| **t == tag);
     #[allow(unsafe_code)]
     unsafe {
-        (*ost.parameters().as_mut_ptr()).codec_tag = 0;
+        (*ost.parameters().as_mut_ptr()).codec_tag = if keep { u32::from_le_bytes(tag) } else { 0 };
     }
+    copy_display_matrix(ist, &mut ost)?;
     Ok(ost.index())
+}
+
+/// Copies the display matrix (rotation, flips) of `ist` to `ost`: the muxer writes it into the
+/// track header, and without it a portrait phone clip plays landscape.
+fn copy_display_matrix(
+    ist: &ff::format::stream::Stream,
+    ost: &mut ff::format::stream::StreamMut,
+) -> Result<(), String> {
+    let kind = ff::codec::packet::side_data::Type::DisplayMatrix;
+    let Some(matrix) = ist.side_data().find(|d| d.kind() == kind) else { return Ok(()) };
+    let data = matrix.data();
+    #[allow(unsafe_code)]
+    unsafe {
+        let dst = ff::ffi::av_stream_new_side_data(ost.as_mut_ptr(), kind.into(), data.len());
+        if dst.is_null() {
+            return Err("out of memory copying the display matrix".into());
+        }
+        std::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len());
+    }
+    Ok(())
+}
+
+/// A codec tag as its four bytes.
+trait TagBytes {
+    fn codec_tag_bytes(&self) -> [u8; 4];
+}
+
+impl TagBytes for ff::codec::Parameters {
+    fn codec_tag_bytes(&self) -> [u8; 4] {
+        #[allow(unsafe_code)]
+        let tag = unsafe { (*self.as_ptr()).codec_tag };
+        tag.to_le_bytes()
+    }
 }
 
 /// Codecs that are copied into MP4 as they are.
@@ -171,15 +293,22 @@ const MP4_VIDEO: [ff::codec::Id; 2] = [ff::codec::Id::H264, ff::codec::Id::HEVC]
 const MP4_AUDIO: [ff::codec::Id; 4] = [ff::codec::Id::AAC, ff::codec::Id::MP3, ff::codec::Id::AC3, ff::codec::Id::EAC3];
 
 /// Copies the best video stream (H.264/H.265) and a copyable audio stream of `input` into an
-/// MP4 at `output` with the index up front (`+faststart`), without re-encoding. Fails with a
-/// reason when the video codec cannot be copied or the clip is longer than `max_duration_s`
-/// (trimming is not done here).
+/// MP4 or MOV at `output` with the index up front (`+faststart`), without re-encoding: the
+/// display matrix and the sample-entry tag are kept. Fails with a reason when the video codec
+/// cannot be copied or the clip is longer than `max_duration_s` (trimming is not done here).
 ///
-/// With `end_s`, packets are copied up to that time from the start: video packets whose
-/// decoding time is at or past it are dropped (so every kept frame still has its references),
-/// audio packets whose presentation time is. Without it, a source longer than `max_duration_s`
-/// is refused.
-pub fn remux_to_mp4(input: &Path, output: &Path, max_duration_s: f64, end_s: Option<f64>) -> Result<Remuxed, String> {
+/// With `end_s`, the kept part ends there: video packets decoded at or after it are dropped —
+/// every frame shown before it is decoded before it (a decoding time never exceeds its
+/// presentation time), and so is every frame those refer to — and audio packets that would end
+/// after it. [`Remuxed::kept_end_s`] says where the last video sample kept ends, so the caller
+/// can end the presentation exactly at `end_s`.
+pub fn remux(
+    input: &Path,
+    output: &Path,
+    container: Container,
+    max_duration_s: f64,
+    end_s: Option<f64>,
+) -> Result<Remuxed, String> {
     init();
     let mut ictx = ff::format::input(input).map_err(|e| format!("FFmpeg cannot open the file: {e}"))?;
     let duration = ictx.duration() as f64 / f64::from(ff::ffi::AV_TIME_BASE);
@@ -189,11 +318,13 @@ pub fn remux_to_mp4(input: &Path, output: &Path, max_duration_s: f64, end_s: Opt
     let video = ictx.streams().best(ff::media::Type::Video).ok_or("no video stream")?;
     let video_index = video.index();
     let video_id = video.parameters().id();
+    let video_fps = video.avg_frame_rate();
     if !MP4_VIDEO.contains(&video_id) {
         return Err(format!("the {video_id:?} video must be re-encoded to H.264, which this build cannot do yet"));
     }
     let audio = ictx.streams().best(ff::media::Type::Audio).map(|s| (s.index(), s.parameters().id()));
-    let mut octx = ff::format::output_as(output, "mp4").map_err(|e| format!("cannot create the output: {e}"))?;
+    let mut octx =
+        ff::format::output_as(output, container.muxer()).map_err(|e| format!("cannot create the output: {e}"))?;
     let mut map: Vec<Option<usize>> = vec![None; ictx.nb_streams() as usize];
     let mut copied_audio = None;
     let mut dropped_audio = None;
@@ -217,7 +348,7 @@ pub fn remux_to_mp4(input: &Path, output: &Path, max_duration_s: f64, end_s: Opt
         if !keep {
             continue;
         }
-        map[i] = Some(add_copied_stream(&mut octx, ist.parameters())?);
+        map[i] = Some(add_copied_stream(&mut octx, &ist)?);
     }
     let mut opts = ff::Dictionary::new();
     opts.set("movflags", "+faststart");
@@ -232,6 +363,16 @@ pub fn remux_to_mp4(input: &Path, output: &Path, max_duration_s: f64, end_s: Opt
         .min()
         .unwrap_or(0)
         .max(0);
+    // A frame's length when the packet does not say (in the video stream's time base).
+    let video_tb = ictx.stream(video_index).ok_or("stream vanished")?.time_base();
+    let nominal_frame = if video_fps.numerator() > 0 && video_fps.denominator() > 0 {
+        (f64::from(video_fps.denominator()) / f64::from(video_fps.numerator()) / f64::from(video_tb)).round() as i64
+    } else {
+        0
+    };
+    let mut kept_end: Option<i64> = None;
+    // Half a microsecond of slack: a cut at a frame boundary keeps the frame that ends there.
+    let eps = 5e-7;
     let mut packet = ff::Packet::empty();
     let mut progress = Progress::default();
     loop {
@@ -241,8 +382,9 @@ pub fn remux_to_mp4(input: &Path, output: &Path, max_duration_s: f64, end_s: Opt
         let i = packet.stream();
         if let Some((ai, t)) = transcoder.as_mut().filter(|(ai, _)| *ai == i) {
             let ist_tb = ictx.stream(*ai).ok_or("stream vanished")?.time_base();
-            let t_s = packet.pts().map(|p| (p - start.rescale(av_tb, ist_tb)) as f64 * f64::from(ist_tb));
-            if !end_s.is_some_and(|end| t_s.is_some_and(|t| t >= end)) {
+            let t_s =
+                packet.pts().map(|p| (p - start.rescale(av_tb, ist_tb) + packet.duration()) as f64 * f64::from(ist_tb));
+            if !end_s.is_some_and(|end| t_s.is_some_and(|t| t > end + eps)) {
                 t.send(&packet, &mut octx)?;
             }
             continue;
@@ -253,9 +395,21 @@ pub fn remux_to_mp4(input: &Path, output: &Path, max_duration_s: f64, end_s: Opt
         packet.set_pts(packet.pts().map(|t| t - shift));
         packet.set_dts(packet.dts().map(|t| t - shift));
         if let Some(end) = end_s {
-            let when = if i == video_index { packet.dts().or(packet.pts()) } else { packet.pts() };
-            if when.is_some_and(|t| t as f64 * f64::from(ist_tb) >= end) {
+            let secs = |t: i64| t as f64 * f64::from(ist_tb);
+            let dropped = if i == video_index {
+                // Decoded at or after the cut: no frame shown before it needs this one.
+                packet.dts().or(packet.pts()).is_some_and(|t| secs(t) >= end - eps)
+            } else {
+                // Audio: nothing may play past the cut.
+                packet.pts().is_some_and(|t| secs(t + packet.duration()) > end + eps)
+            };
+            if dropped {
                 continue;
+            }
+            if i == video_index {
+                let dur = if packet.duration() > 0 { packet.duration() } else { nominal_frame };
+                let end_ts = packet.pts().unwrap_or(0) + dur;
+                kept_end = Some(kept_end.map_or(end_ts, |k| k.max(end_ts)));
             }
         }
         if i == video_index {
@@ -271,9 +425,10 @@ pub fn remux_to_mp4(input: &Path, output: &Path, max_duration_s: f64, end_s: Opt
         t.finish(&mut octx)?;
         copied_audio = Some(format!("{} -> aac (re-encoded)", t.source_codec));
     }
-    octx.write_trailer().map_err(|e| format!("finishing the MP4 failed: {e}"))?;
+    octx.write_trailer().map_err(|e| format!("finishing the {} failed: {e}", container.muxer().to_uppercase()))?;
     Ok(Remuxed {
         source_duration_s: duration,
+        kept_end_s: kept_end.map(|t| t as f64 * f64::from(video_tb)),
         video_codec: format!("{video_id:?}").to_lowercase(),
         audio: copied_audio,
         dropped_audio,
@@ -281,9 +436,11 @@ pub fn remux_to_mp4(input: &Path, output: &Path, max_duration_s: f64, end_s: Opt
 }
 
 /// Decodes the best video stream, runs it through `r.filter`, encodes H.264 (libx264,
-/// yuv420p, CRF 20, veryfast) into an MP4 with `+faststart`, keeping the frame rate; an AAC
-/// audio stream is copied, others are re-encoded to AAC. Returns the remux-style summary.
-pub fn reencode_to_mp4(input: &Path, output: &Path, r: &Reencode) -> Result<Remuxed, String> {
+/// yuv420p, CRF 20, veryfast) into an MP4 or MOV with `+faststart`, keeping the frame rate; an
+/// AAC audio stream is copied, others are re-encoded to AAC. A frame that would end after
+/// `r.end_s` is left out, so the output lasts at most the time asked for and at most one frame
+/// less. Returns the remux-style summary.
+pub fn reencode(input: &Path, output: &Path, container: Container, r: &Reencode) -> Result<Remuxed, String> {
     init();
     fn e(what: &'static str) -> impl Fn(ff::Error) -> String {
         move |err| format!("{what}: {err}")
@@ -310,7 +467,7 @@ pub fn reencode_to_mp4(input: &Path, output: &Path, r: &Reencode) -> Result<Remu
         .best(ff::media::Type::Audio)
         .map(|s| (s.index(), s.parameters().id(), s.time_base(), s.parameters()));
 
-    let mut octx = ff::format::output_as(output, "mp4").map_err(e("cannot create the output"))?;
+    let mut octx = ff::format::output_as(output, container.muxer()).map_err(e("cannot create the output"))?;
     let global_header = octx.format().flags().contains(ff::format::Flags::GLOBAL_HEADER);
     let codec = ff::encoder::find_by_name("libx264").ok_or("this FFmpeg has no libx264")?;
     let mut ost = octx.add_stream(codec).map_err(e("cannot add the video stream"))?;
@@ -342,9 +499,10 @@ pub fn reencode_to_mp4(input: &Path, output: &Path, r: &Reencode) -> Result<Remu
     let mut dropped_audio = None;
     let mut ao = None;
     let mut transcoder = None;
-    if let Some((_, id, _, params)) = &audio {
+    if let Some((ai, id, _, params)) = &audio {
         if *id == ff::codec::Id::AAC {
-            ao = Some(add_copied_stream(&mut octx, params.clone())?);
+            let ist = ictx.stream(*ai).ok_or("stream vanished")?;
+            ao = Some(add_copied_stream(&mut octx, &ist)?);
             copied_audio = Some("aac".to_string());
         } else {
             match AacTranscoder::new(&mut octx, params.clone()) {
@@ -413,7 +571,10 @@ pub fn reencode_to_mp4(input: &Path, output: &Path, r: &Reencode) -> Result<Remu
             let base = *first_pts.get_or_insert(ts.unwrap_or(0));
             let pts = ts.map(|t| t - base);
             let secs = pts.map(|p| p as f64 * f64::from(in_tb));
-            if secs.is_some_and(|t| t < r.start_s || r.end_s.is_some_and(|end| t >= end)) {
+            // A frame that would still be showing at the cut is left out: the output never
+            // lasts longer than asked, and at most one frame less.
+            let frame_s = step as f64 * f64::from(in_tb);
+            if secs.is_some_and(|t| t < r.start_s || r.end_s.is_some_and(|end| t + frame_s > end + 5e-7)) {
                 continue;
             }
             let out_pts = pts.map(|p| p - start_ticks + loop_offset.get());
@@ -456,7 +617,8 @@ pub fn reencode_to_mp4(input: &Path, output: &Path, r: &Reencode) -> Result<Remu
                     continue;
                 }
                 let secs = packet.pts().map(|p| p as f64 * f64::from(*a_tb));
-                if secs.is_some_and(|t| t < r.start_s || r.end_s.is_some_and(|end| t >= end)) {
+                let dur_s = packet.duration() as f64 * f64::from(*a_tb);
+                if secs.is_some_and(|t| t < r.start_s || r.end_s.is_some_and(|end| t + dur_s > end + 5e-7)) {
                     continue;
                 }
                 let offset_s = loop_offset.get() as f64 * f64::from(in_tb);
@@ -496,7 +658,13 @@ pub fn reencode_to_mp4(input: &Path, output: &Path, r: &Reencode) -> Result<Remu
         copied_audio = Some(format!("{} -> aac (re-encoded)", t.source_codec));
     }
     octx.write_trailer().map_err(e("finishing the MP4 failed"))?;
-    Ok(Remuxed { source_duration_s: duration, video_codec: source_codec, audio: copied_audio, dropped_audio })
+    Ok(Remuxed {
+        source_duration_s: duration,
+        kept_end_s: None,
+        video_codec: source_codec,
+        audio: copied_audio,
+        dropped_audio,
+    })
 }
 
 /// Releases a frame's buffers. `av_buffersink_get_frame` moves a new reference into the frame

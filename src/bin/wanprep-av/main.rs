@@ -24,7 +24,7 @@ fn main() -> ExitCode {
         }
     };
     watch_parent(match &req {
-        Request::DecodeEnds { .. } | Request::Probe { .. } => None,
+        Request::DecodeEnds { .. } | Request::Probe { .. } | Request::Frames { .. } => None,
         Request::Remux { output, .. } | Request::Reencode { output, .. } => Some(output.clone()),
     });
     let answer = match req {
@@ -32,20 +32,26 @@ fn main() -> ExitCode {
             Ok(info) => Response::Probed(info),
             Err(e) => Response::Failed(e),
         },
+        Request::Frames { path, count, max_side } => match ffmpeg::frames(&path, count, max_side) {
+            Ok(p) => Response::Frames(p),
+            Err(e) => Response::Failed(e),
+        },
         Request::DecodeEnds { path } => match ffmpeg::decode_first_and_last_frames(&path) {
             Ok(()) => Response::Decoded,
             Err(e) => Response::Failed(e),
         },
-        Request::Remux { input, output, max_duration_s, end_s } => {
-            match ffmpeg::remux_to_mp4(&input, &output, max_duration_s, end_s) {
+        Request::Remux { input, output, container, max_duration_s, end_s } => {
+            match ffmpeg::remux(&input, &output, container, max_duration_s, end_s) {
                 Ok(r) => Response::Written(r),
                 Err(e) => Response::Failed(e),
             }
         }
-        Request::Reencode { input, output, spec } => match ffmpeg::reencode_to_mp4(&input, &output, &spec) {
-            Ok(r) => Response::Written(r),
-            Err(e) => Response::Failed(e),
-        },
+        Request::Reencode { input, output, container, spec } => {
+            match ffmpeg::reencode(&input, &output, container, &spec) {
+                Ok(r) => Response::Written(r),
+                Err(e) => Response::Failed(e),
+            }
+        }
     };
     let mut out = std::io::stdout().lock();
     match serde_json::to_writer(&mut out, &answer).map(|_| out.flush()) {
