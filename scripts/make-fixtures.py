@@ -285,9 +285,135 @@ def other():
     open(os.path.join(OTHER, "avif_header.avif"), "wb").write(b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00avifmif1miaf" + b"\x00" * 32)
 
 
+def noise(w, h, seed, spread):
+    """Deterministic grey noise around mid-grey, as RGB (Pillow's effect_noise is unseeded)."""
+    import random
+    rng = random.Random(seed)
+    grey = bytes(max(0, min(255, int(rng.gauss(128, spread)))) for _ in range(w * h))
+    return Image.frombytes("L", (w, h), grey).convert("RGB")
+
+
+def fidelity():
+    """Issue 10: real-world structures that were misjudged, and inputs whose fixes must stay faithful."""
+    import io
+    # JPEG header oddities libjpeg reads: 0xFF fill bytes before a marker, and a stray stuffed
+    # zero (FF 00) between segments.
+    base = io.BytesIO()
+    noise(300, 225, 1, 60).save(base, "JPEG", quality=90)
+    d = base.getvalue()
+    second = 4 + int.from_bytes(d[4:6], "big")
+    open(os.path.join(IMG, "jpeg_fill_bytes_300x225.jpg"), "wb").write(d[:second] + b"\xff\xff\xff" + d[second:])
+    open(os.path.join(IMG, "jpeg_ff00_between_segments_300x225.jpg"), "wb").write(d[:second] + b"\xff\x00" + d[second:])
+    # A stuffed 0xFF 0x00 in the entropy-coded data straddling the end of the first 64 KiB
+    # (the 0xFF is byte 65535), placed there by a COM segment.
+    big = io.BytesIO()
+    noise(520, 400, 2, 90).save(big, "JPEG", quality=95)
+    d = big.getvalue()
+    sos = d.index(b"\xff\xda")
+    stuffed = d.index(b"\xff\x00", sos + 2)
+    pad = 65535 - stuffed
+    assert pad >= 4, pad
+    com = b"\xff\xfe" + (pad - 2).to_bytes(2, "big") + b"\x00" * (pad - 4)
+    d = d[:sos] + com + d[sos:]
+    assert d[65535:65537] == b"\xff\x00"
+    open(os.path.join(IMG, "jpeg_stuffed_ff_at_64k_520x400.jpg"), "wb").write(d)
+
+    # A cut-out character: opaque in the middle, transparent around it, with loud colours
+    # (an old layer) hidden under the transparent pixels.
+    w, h = 300, 450
+    cut = Image.new("RGBA", (w, h))
+    hidden = Image.new("RGB", (w, h), (255, 0, 255))
+    dh = ImageDraw.Draw(hidden)
+    for i in range(0, w + h, 12):
+        dh.line([(i, 0), (i - h, h)], fill=(0, 255, 0), width=4)
+    # The character itself: a solid body, so its colour can be compared after a fix.
+    dh.ellipse([70, 60, 230, 400], fill=(30, 160, 60))
+    cut.paste(hidden.convert("RGBA"))
+    alpha = Image.new("L", (w, h), 0)
+    ImageDraw.Draw(alpha).ellipse([70, 60, 230, 400], fill=255)
+    cut.putalpha(alpha)
+    cut.save(os.path.join(IMG, "cutout_rgba_300x450.png"))
+
+    # Animations: GIF (two frames) and APNG.
+    frames = [pattern(400, 300).convert("P", palette=Image.ADAPTIVE, colors=32),
+              pattern(400, 300).rotate(180).convert("P", palette=Image.ADAPTIVE, colors=32)]
+    frames[0].save(os.path.join(IMG, "animated_400x300.gif"), save_all=True, append_images=frames[1:], duration=100, loop=0)
+    rgb = [pattern(400, 300), pattern(400, 300).rotate(180)]
+    rgb[0].save(os.path.join(IMG, "apng_400x300.png"), save_all=True, append_images=rgb[1:], duration=100, loop=0)
+
+    # Crops that must keep the character: a banner with the person at the left, a full-body
+    # figure with the head at the top.
+    banner = Image.new("RGB", (5000, 1000), (70, 110, 160))
+    d = ImageDraw.Draw(banner)
+    d.ellipse([300, 100, 500, 300], fill=(224, 172, 140))
+    d.rectangle([320, 300, 480, 900], fill=(200, 40, 40))
+    banner.save(os.path.join(IMG, "banner_person_left_5000x1000.png"))
+    fig = Image.new("RGB", (900, 3600), (235, 235, 235))
+    d = ImageDraw.Draw(fig)
+    d.ellipse([350, 100, 550, 330], fill=(224, 172, 140))
+    d.rectangle([330, 330, 570, 2400], fill=(40, 60, 200))
+    d.rectangle([350, 2400, 550, 3450], fill=(60, 60, 60))
+    d.rectangle([330, 3450, 570, 3550], fill=(20, 20, 20))
+    fig.save(os.path.join(IMG, "figure_head_top_900x3600.png"))
+
+    # Fragmented without an empty moov (ffmpeg -movflags frag_keyframe): the first second's
+    # samples are in the moov, the rest in fragments; it lasts 4 s.
+    ffmpeg(src(320, 240, 4) + X264 + ["-g", "25", "-movflags", "frag_keyframe"], "frag_keyframe_320x240_4s.mp4")
+    # CENC-encrypted H.264 + AAC (encv/enca sample entries with sinf/frma/schm).
+    ffmpeg(src(320, 240, 2.5) + tone(2.5) + X264 + ["-c:a", "aac", "-b:a", "32k", "-shortest",
+           "-encryption_scheme", "cenc-aes-ctr", "-encryption_key", "76a6c65c5ea762046bd749a2e632ccbb",
+           "-encryption_kid", "a7e61c373e219033c21091fa607bf3b8"], "cenc_320x240.mp4")
+    # A lone DASH media segment (styp, sidx, moof, mdat; no moov).
+    tmp = os.path.join(VID, "dash_tmp")
+    os.makedirs(tmp, exist_ok=True)
+    subprocess.run(FF + src(320, 240, 4) + X264 + ["-g", "25", "-f", "dash", "-seg_duration", "2",
+                   "-use_template", "1", "-use_timeline", "0", os.path.join(tmp, "out.mpd")], check=True)
+    os.replace(os.path.join(tmp, "chunk-stream0-00001.m4s"), os.path.join(VID, "dash_segment_320x240.m4s"))
+    for f in os.listdir(tmp):
+        os.remove(os.path.join(tmp, f))
+    os.rmdir(tmp)
+    # Two video tracks, the second emptied (zero samples): the first is what plays.
+    ffmpeg(src(320, 240, 2.5) + ["-map", "0:v", "-map", "0:v"] + X264, "empty_second_track_320x240.mp4")
+    p = os.path.join(VID, "empty_second_track_320x240.mp4")
+    b = bytearray(open(p, "rb").read())
+    second_trak = b.index(b"trak", b.index(b"trak") + 4)
+    for box in (b"stts", b"stsc", b"stsz", b"stco"):
+        i = b.index(box, second_trak)
+        count_at = i + 4 + 4 + (4 if box == b"stsz" else 0)
+        b[count_at:count_at + 4] = b"\0\0\0\0"
+    open(p, "wb").write(bytes(b))
+    # An audio file with one cover picture as its only video (a one-sample MJPEG track).
+    cover = os.path.join(VID, "cover.png")
+    pattern(320, 240).save(cover)
+    ffmpeg(tone(3) + ["-i", cover, "-map", "0:a", "-map", "1:v", "-c:a", "aac", "-b:a", "32k", "-c:v", "mjpeg",
+                      "-frames:v", "1"], "audio_with_cover_art.mp4")
+    os.remove(cover)
+    # Motion JPEG 2000 signature and brand around an ISO-BMFF movie (not an accepted container).
+    p = os.path.join(VID, "h264_320x240.3gp")
+    b = open(p, "rb").read()
+    size = int.from_bytes(b[0:4], "big")
+    ftyp = (20).to_bytes(4, "big") + b"ftypmjp2" + b"\0\0\0\0" + b"mjp2"
+    signature = b"\0\0\0\x0cjP  \r\n\x87\n"
+    # Same total size as the original ftyp plus the signature: chunk offsets move by a constant,
+    # so shift them.
+    body = bytearray(b[size:])
+    shift = len(signature) + len(ftyp) - size
+    i = body.index(b"stco")
+    n = int.from_bytes(body[i + 8:i + 12], "big")
+    for k in range(n):
+        at = i + 12 + 4 * k
+        body[at:at + 4] = (int.from_bytes(body[at:at + 4], "big") + shift).to_bytes(4, "big")
+    entry = body.index(b"avc1")
+    body[entry:entry + 4] = b"mjp2"
+    open(os.path.join(VID, "mj2_320x240.mj2"), "wb").write(signature + ftyp + bytes(body))
+
+
 if __name__ == "__main__":
-    images()
-    videos()
-    other()
+    # `fidelity` alone adds the issue-10 fixtures without re-encoding the others.
+    if sys.argv[1:] != ["fidelity"]:
+        images()
+        videos()
+        other()
+    fidelity()
     total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(ROOT) for f in fs)
     print(f"fixtures: {total / 1e6:.2f} MB", file=sys.stderr)

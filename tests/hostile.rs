@@ -109,12 +109,51 @@ proptest! {
         sig in prop::sample::select(vec![
             &b"\xFF\xD8\xFF"[..], b"\x89PNG\r\n\x1a\n", b"RIFF\xff\xff\xff\x7fWEBP", b"RIFF\xff\xff\xff\x7fAVI ",
             b"BM\0\0\0\0\0\0\0\0\x36\0\0\0\x28\0\0\0", b"\0\0\0\x14ftypisom\0\0\0\0isom", b"\0\0\0\x08wide",
+            // Matroska (EBML header, then a segment of unknown size), GIF, a media segment, MJ2.
+            b"\x1a\x45\xdf\xa3\x84\x42\x82\x81\x78\x18\x53\x80\x67\x01\xff\xff\xff\xff\xff\xff\xff",
+            b"GIF89a\x10\0\x10\0\x80\0\0", b"\0\0\0\x10stypmsdh\0\0\0\0",
+            b"\0\0\0\x0cjP  \r\n\x87\n\0\0\0\x14ftypmjp2\0\0\0\0mjp2",
         ]),
         body in proptest::collection::vec(any::<u8>(), 0..4096),
     ) {
         let mut data = sig.to_vec();
         data.extend(body);
         let _ = probe_bytes(&data);
+    }
+}
+
+/// The formats issue 10 taught the probe (Matroska, GIF animation, media segments, MJ2,
+/// encryption, cover art, fragments) under the same mutations.
+#[test]
+fn mutated_newer_structures_never_panic() {
+    let files = [
+        "video/h264_640x360.mkv",
+        "video/vp9_320x240.webm",
+        "image/animated_400x300.gif",
+        "image/apng_400x300.png",
+        "video/dash_segment_320x240.m4s",
+        "video/mj2_320x240.mj2",
+        "video/cenc_320x240.mp4",
+        "video/audio_with_cover_art.mp4",
+        "video/frag_keyframe_320x240_4s.mp4",
+        "video/empty_second_track_320x240.mp4",
+    ];
+    let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+    for rel in files {
+        let data = std::fs::read(fixture(rel)).unwrap();
+        for _ in 0..200 {
+            let mut d = data.clone();
+            for _ in 0..(1 + rng % 6) {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                let i = (rng % d.len() as u64) as usize;
+                d[i] = (rng >> 32) as u8;
+            }
+            let f = probe_bytes(&d);
+            let _ = check(&f, Role::Video, &Limits::default());
+            let _ = check(&f, Role::Image, &Limits::default());
+        }
     }
 }
 

@@ -7,6 +7,7 @@ mod util;
 mod batch;
 mod check_cli;
 mod ffprobe_crosscheck;
+mod fidelity;
 mod fix;
 mod hostile;
 mod large_files;

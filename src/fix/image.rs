@@ -431,16 +431,29 @@ fn jpeg_to_fit(img: &DynamicImage, max_bytes: u64) -> Result<Option<(u8, Vec<u8>
         };
     }
     let mut q = start;
-    loop {
+    let (mut q, mut bytes) = loop {
         let b = full(q)?;
         if fits(&b) {
-            return Ok(Some((q, b)));
+            break (q, b);
         }
         if q == JPEG_WORST {
             return Ok(None);
         }
         q = q.saturating_sub(3).max(JPEG_WORST);
+    };
+    // The sample can undershoot (small pictures, unusual content): when the file fills less
+    // than 90 % of the budget, search upwards on full encodes.
+    let (mut lo, mut hi) = (q, JPEG_BEST);
+    while lo < hi && (bytes.len() as f64) < max_bytes as f64 * 0.9 {
+        let mid = (lo + hi).div_ceil(2);
+        let b = full(mid)?;
+        if fits(&b) {
+            (lo, q, bytes) = (mid, mid, b);
+        } else {
+            hi = mid - 1;
+        }
     }
+    Ok(Some((q, bytes)))
 }
 
 /// JPEG quality used while searching the scale of a picture that no quality fits at full size;

@@ -591,3 +591,53 @@ fn write_checked(
     }
     Ok((media, findings))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn video(w: u32, h: u32, rotation: u16, duration: f64) -> MediaFacts {
+        let mut f = MediaFacts::new(Format::Mp4, 1000);
+        f.set_video_size(w, h, None, rotation);
+        f.duration_s = Some(duration);
+        f.frame_rate = Some(30.0);
+        f
+    }
+
+    #[test]
+    fn a_result_that_lost_its_rotation_or_its_length_is_not_what_was_planned() {
+        let src = video(640, 360, 90, 30.0);
+        let planned = Expected {
+            format: Some(Format::Mp4),
+            display: Some([360, 640]),
+            rotation: Some(90),
+            duration_s: Some((30.0, 0.04)),
+            frame_rate: Some(30.0),
+            ..Expected::default()
+        };
+        assert_eq!(mismatch(&planned, &src), None);
+        // The portrait clip turned landscape (the old stream copy dropped the display matrix).
+        let why = mismatch(&planned, &video(640, 360, 0, 30.0)).unwrap();
+        assert!(why.contains("displays 640x360"), "{why}");
+        assert!(mismatch(&planned, &video(640, 360, 90, 29.9)).unwrap().contains("lasts"));
+        let mut mov = src.clone();
+        mov.format = Format::Mov;
+        assert!(mismatch(&planned, &mov).unwrap().contains("holds mov"));
+        let mut slow = src.clone();
+        slow.frame_rate = Some(25.0);
+        assert!(mismatch(&planned, &slow).unwrap().contains("frame rate"));
+    }
+
+    #[test]
+    fn transparency_must_be_kept_or_flattened_as_reported() {
+        let mut png = MediaFacts::new(Format::Png, 10);
+        png.set_image_size(10, 10);
+        png.alpha = Some(false);
+        let kept = Expected { alpha: Some(true), ..Expected::default() };
+        assert!(mismatch(&kept, &png).unwrap().contains("lost its transparency"));
+        png.alpha = Some(true);
+        assert_eq!(mismatch(&kept, &png), None);
+        let flattened = Expected { alpha: Some(false), ..Expected::default() };
+        assert!(mismatch(&flattened, &png).is_some());
+    }
+}

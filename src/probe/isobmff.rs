@@ -578,6 +578,23 @@ fn track_samples(t: &Track) -> (u64, u64) {
     (count.saturating_add(t.fragment_samples), ticks.saturating_add(t.fragment_ticks))
 }
 
+/// A track's media duration in its own ticks: the media header's, unless the file is
+/// fragmented (the header then covers only the samples before the first fragment) or the
+/// header contradicts the samples it describes — then the samples.
+fn media_ticks(t: &Track, fragmented: bool) -> u64 {
+    let (_, ticks) = track_samples(t);
+    if fragmented || t.duration == 0 {
+        return ticks;
+    }
+    let off = t.duration.abs_diff(ticks) as f64;
+    let slack = (0.05 * ticks as f64).max(0.5 * f64::from(t.timescale));
+    if ticks > 0 && off > slack {
+        ticks
+    } else {
+        t.duration
+    }
+}
+
 /// The track of `handler` that facts are taken from: the first with samples (a track with no
 /// samples next to a playable one is ignored, as players do), else the first there is.
 fn main_track<'m, 'a>(movie: &'m Movie<'a>, handler: &[u8; 4]) -> Option<&'m Track<'a>> {
@@ -590,8 +607,7 @@ fn main_track<'m, 'a>(movie: &'m Movie<'a>, handler: &[u8; 4]) -> Option<&'m Tra
 /// header then covers only what was written before the first fragment), else its edit list,
 /// its media header, or its samples.
 fn track_seconds(movie: &Movie, t: &Track, fragmented: bool) -> Option<f64> {
-    let (_, ticks) = track_samples(t);
-    let media_ticks = if fragmented || t.duration == 0 { ticks } else { t.duration };
+    let media_ticks = media_ticks(t, fragmented);
     let media = (t.timescale > 0 && media_ticks > 0).then(|| media_ticks as f64 / f64::from(t.timescale));
     if fragmented {
         return media;
@@ -636,7 +652,7 @@ fn fill_facts(movie: &Movie, facts: &mut MediaFacts, fragmented: bool) {
                 let sar = e.pasp.or(tkhd_sar).or(e.bitstream_sar);
                 facts.set_video_size(w, h, sar, rotation_of_matrix(&v.matrix));
             }
-            let media_ticks = if fragmented || v.duration == 0 { ticks } else { v.duration };
+            let media_ticks = media_ticks(v, fragmented);
             if v.timescale > 0 && media_ticks > 0 {
                 facts.video_duration_s = Some(round_to(media_ticks as f64 / f64::from(v.timescale), 6));
             }
@@ -866,6 +882,117 @@ mod tests {
     fn a_child_box_overrunning_its_parent_is_malformed() {
         let data = [0, 0, 0, 20, b'f', b'r', b'e', b'e', 0, 0, 0, 0];
         assert!(matches!(for_each_box(&data, |_, _| Ok(())), Err(super::super::reader::ParseError::Malformed(_))));
+    }
+
+    /// A box: size, type, body.
+    fn bx(typ: &[u8; 4], body: &[u8]) -> Vec<u8> {
+        let mut v = ((body.len() + 8) as u32).to_be_bytes().to_vec();
+        v.extend_from_slice(typ);
+        v.extend_from_slice(body);
+        v
+    }
+
+    /// A full box: version, flags, then the body.
+    fn full(typ: &[u8; 4], version: u8, body: &[u8]) -> Vec<u8> {
+        let mut b = vec![version, 0, 0, 0];
+        b.extend_from_slice(body);
+        bx(typ, &b)
+    }
+
+    /// `mvhd`/`mdhd` of `version` with `timescale` and `duration` (64-bit fields in version 1).
+    fn header(typ: &[u8; 4], version: u8, timescale: u32, duration: u64) -> Vec<u8> {
+        let mut b = Vec::new();
+        if version == 1 {
+            b.extend_from_slice(&[0; 16]);
+            b.extend_from_slice(&timescale.to_be_bytes());
+            b.extend_from_slice(&duration.to_be_bytes());
+        } else {
+            b.extend_from_slice(&[0; 8]);
+            b.extend_from_slice(&timescale.to_be_bytes());
+            b.extend_from_slice(&(duration as u32).to_be_bytes());
+        }
+        b.extend_from_slice(&[0; 80]);
+        full(typ, version, &b)
+    }
+
+    /// A movie with one 320x240 video track of `samples` samples of `delta` ticks at 12800
+    /// ticks/s in the moov (data in an mdat right after it), the movie and media headers
+    /// declaring `declared` (in their own version), plus `extra` top-level boxes.
+    fn movie(version: u8, declared: u64, samples: u32, delta: u32, mvex: &[u8], extra: &[u8]) -> Vec<u8> {
+        let mut tkhd = vec![0u8; 80];
+        tkhd[8..12].copy_from_slice(&1u32.to_be_bytes());
+        tkhd[72..76].copy_from_slice(&(320u32 << 16).to_be_bytes());
+        tkhd[76..80].copy_from_slice(&(240u32 << 16).to_be_bytes());
+        tkhd[36..40].copy_from_slice(&0x10000u32.to_be_bytes());
+        tkhd[52..56].copy_from_slice(&0x10000u32.to_be_bytes());
+        let mut entry = vec![0u8; 78];
+        entry[24..26].copy_from_slice(&320u16.to_be_bytes());
+        entry[26..28].copy_from_slice(&240u16.to_be_bytes());
+        let stsd = full(b"stsd", 0, &[&1u32.to_be_bytes()[..], &bx(b"avc1", &entry)].concat());
+        let stts = full(b"stts", 0, &[1u32.to_be_bytes(), samples.to_be_bytes(), delta.to_be_bytes()].concat());
+        let stsc = full(
+            b"stsc",
+            0,
+            &[1u32.to_be_bytes(), 1u32.to_be_bytes(), samples.to_be_bytes(), 1u32.to_be_bytes()].concat(),
+        );
+        let stsz = full(b"stsz", 0, &[1u32.to_be_bytes(), samples.to_be_bytes()].concat());
+        let build = |offset: u32| {
+            let stco = full(b"stco", 0, &[1u32.to_be_bytes(), offset.to_be_bytes()].concat());
+            let stbl = bx(b"stbl", &[stsd.clone(), stts.clone(), stsc.clone(), stsz.clone(), stco].concat());
+            let hdlr = full(b"hdlr", 0, &[&[0u8; 4][..], b"vide", &[0; 12]].concat());
+            let mdia = bx(b"mdia", &[header(b"mdhd", version, 12800, declared), hdlr, bx(b"minf", &stbl)].concat());
+            let trak = bx(b"trak", &[full(b"tkhd", 0, &tkhd), mdia].concat());
+            bx(b"moov", &[header(b"mvhd", version, 12800, declared), trak, mvex.to_vec()].concat())
+        };
+        let ftyp = bx(b"ftyp", b"isom\0\0\0\0isom");
+        let moov_len = build(0).len();
+        let data_at = (ftyp.len() + moov_len + 8) as u32;
+        [ftyp, build(data_at), bx(b"mdat", &vec![0u8; samples as usize]), extra.to_vec()].concat()
+    }
+
+    #[test]
+    fn a_duration_of_all_ones_is_unknown_and_the_samples_tell_it() {
+        // Issue 10 item 9: 64-bit mvhd/mdhd durations of all ones mean "unknown".
+        let f = crate::probe_bytes(&movie(1, u64::MAX, 100, 512, &[], &[]));
+        assert!(f.is_intact(), "{:?}", f.integrity_problem);
+        assert_eq!((f.duration_s, f.video_duration_s), (Some(4.0), Some(4.0)));
+        let f = crate::probe_bytes(&movie(0, u64::from(u32::MAX), 100, 512, &[], &[]));
+        assert_eq!(f.duration_s, Some(4.0));
+    }
+
+    #[test]
+    fn a_movie_header_that_contradicts_the_samples_loses() {
+        // Declares 100 s; the 100 samples of 40 ms hold 4 s.
+        let f = crate::probe_bytes(&movie(0, 100 * 12800, 100, 512, &[], &[]));
+        assert_eq!(f.duration_s, Some(4.0));
+        // A declared duration that agrees (to the frame) is kept as it is.
+        let f = crate::probe_bytes(&movie(0, 4 * 12800 + 100, 100, 512, &[], &[]));
+        assert_eq!(f.duration_s, Some(4.007813), "4 s + 100 ticks, to the microsecond");
+    }
+
+    #[test]
+    fn fragments_count_and_a_wrong_mehd_loses_to_them() {
+        // 25 samples in the moov, then three fragments of 25 samples of 512 ticks: 4 s in all,
+        // while mehd claims 1 s (and the all-ones 64-bit mehd of another muxer means unknown).
+        for mehd in [full(b"mehd", 0, &12800u32.to_be_bytes()), full(b"mehd", 1, &u64::MAX.to_be_bytes())] {
+            let trex = full(
+                b"trex",
+                0,
+                &[1u32.to_be_bytes(), 1u32.to_be_bytes(), 512u32.to_be_bytes(), [0; 4], [0; 4]].concat(),
+            );
+            let mvex = bx(b"mvex", &[mehd, trex].concat());
+            let mut moofs = Vec::new();
+            for _ in 0..3 {
+                let tfhd = full(b"tfhd", 0, &1u32.to_be_bytes());
+                let trun = full(b"trun", 0, &25u32.to_be_bytes());
+                moofs.extend(bx(b"moof", &bx(b"traf", &[tfhd, trun].concat())));
+                moofs.extend(bx(b"mdat", &[0u8; 25]));
+            }
+            let f = crate::probe_bytes(&movie(0, 12800, 25, 512, &mvex, &moofs));
+            assert!(f.is_intact(), "{:?}", f.integrity_problem);
+            assert_eq!(f.duration_s, Some(4.0));
+            assert_eq!((f.frame_count, f.frame_rate), (Some(100), Some(25.0)));
+        }
     }
 
     #[test]

@@ -552,7 +552,10 @@ pub fn reencode(input: &Path, output: &Path, container: Container, r: &Reencode)
     let mut filtered = ff::frame::Video::empty();
     let mut encoded = ff::Packet::empty();
     let mut first_pts: Option<i64> = None;
-    let start_ticks = (r.start_s / f64::from(in_tb)).round() as i64;
+    // The output starts at the first frame at or after `start_s` (which may fall between two
+    // frames), and its length is counted from there.
+    let first_kept: std::cell::Cell<Option<i64>> = std::cell::Cell::new(None);
+    let kept_s = r.end_s.map(|end| end - r.start_s);
     // Looping: each pass is shifted by the length already written (in input ticks); frames
     // at or past `loop_to_s` of output time end the work.
     let loop_offset = std::cell::Cell::new(0i64);
@@ -574,10 +577,22 @@ pub fn reencode(input: &Path, output: &Path, container: Container, r: &Reencode)
             // A frame that would still be showing at the cut is left out: the output never
             // lasts longer than asked, and at most one frame less.
             let frame_s = step as f64 * f64::from(in_tb);
-            if secs.is_some_and(|t| t < r.start_s || r.end_s.is_some_and(|end| t + frame_s > end + 5e-7)) {
+            if secs.is_some_and(|t| t < r.start_s - 5e-7) {
                 continue;
             }
-            let out_pts = pts.map(|p| p - start_ticks + loop_offset.get());
+            let first = match (first_kept.get(), pts) {
+                (Some(f), _) => f,
+                (None, Some(p)) => {
+                    first_kept.set(Some(p));
+                    p
+                }
+                (None, None) => 0,
+            };
+            let since_first = pts.map(|p| (p - first) as f64 * f64::from(in_tb));
+            if since_first.is_some_and(|t| kept_s.is_some_and(|k| t + frame_s > k + 5e-7)) {
+                continue;
+            }
+            let out_pts = pts.map(|p| p - first + loop_offset.get());
             if let (Some(p), Some(end)) = (out_pts, loop_end_ticks) {
                 if p >= end {
                     continue;
