@@ -246,7 +246,8 @@ fn shared_stems(files: &[walk::Found]) -> std::collections::HashSet<PathBuf> {
 pub(crate) fn output_rel(rel: &Path, plan: &fix::FixPlan) -> PathBuf {
     let ext = plan.ops.iter().find_map(|op| match op {
         Op::Encode { format, .. } => Some(if *format == "jpeg" { "jpg" } else { format }),
-        Op::Remux { .. } | Op::Reencode { .. } => Some("mp4"),
+        Op::Remux { to, .. } => Some(*to),
+        Op::Reencode { container, .. } => Some(*container),
         _ => None,
     });
     match ext {

@@ -59,9 +59,10 @@ pub(crate) fn run(input: &Path, plan: &FixPlan, spec: &FixSpec) -> Result<(Encod
                     ));
                 }
                 // A format without alpha gets the picture flattened at once, so padding and
-                // scaling work on what will be seen.
-                if !keeps_alpha && img.color().has_alpha() {
-                    let transparent = has_transparency(&img);
+                // scaling work on what will be seen; an alpha channel that is opaque
+                // everywhere (GIF and BMP decode with one) carries nothing and is dropped.
+                let transparent = img.color().has_alpha() && has_transparency(&img);
+                if img.color().has_alpha() && (!keeps_alpha || !transparent) {
                     img = flatten(&img, background);
                     if transparent {
                         let name = target.map_or("the output format", |f| f.name()).to_ascii_uppercase();
@@ -506,7 +507,12 @@ fn encode_to_fit(
     };
     *img = scaled.0;
     let (nw, nh) = img.dimensions();
-    let mut notes = vec![format!("scaled {w}x{h} -> {nw}x{nh} to fit {mb} MB ({name} at full size is {first} bytes)")];
+    let at_full = if format == Format::Jpeg {
+        format!("even JPEG q={JPEG_WORST} at full size is {first} bytes")
+    } else {
+        format!("{name} at full size is {first} bytes")
+    };
+    let mut notes = vec![format!("scaled {w}x{h} -> {nw}x{nh} to fit {mb} MB ({at_full})")];
     let bytes = if format == Format::Jpeg {
         // The scale was found at a middling quality: take the highest that fits there.
         match jpeg_to_fit(img, max_bytes)? {

@@ -369,8 +369,9 @@ fn reencode(
         display: Some(*to),
         rotation: Some(0),
         duration_s: match (trim_to_s, loop_to_s) {
-            // At most the time asked for, at most a frame less.
-            (Some(t), _) => Some((t - frame / 2.0, frame / 2.0 + 2e-3)),
+            // At most the time asked for, about a frame less (a frame and a half for a variable
+            // frame rate, whose frames are not all as long as the average).
+            (Some(t), _) => Some((t - frame * 0.75, frame * 0.75 + 2e-3)),
             (None, Some(l)) => Some((*l, 2.0 * frame + 0.05)),
             (None, None) => facts.duration_s.map(|d| (d - start, (2.0 * frame).max(0.15))),
         },
@@ -447,7 +448,9 @@ fn rotate_rgb(rgb: &[u8], w: usize, h: usize, rotation: u16) -> Vec<u8> {
 /// from a re-encode and size the output. Needs the FFmpeg helper only when something is
 /// missing.
 pub fn complete_video_facts(input: &Path, facts: &mut MediaFacts) -> Result<(), av::AvError> {
-    if facts.kind != Kind::Video || (facts.width.is_some() && facts.duration_s.is_some()) {
+    // MP4/MOV/3GP/MJ2/AVI are read whole by the probe: what it did not find is not there.
+    let own = matches!(facts.format, Format::Mp4 | Format::Mov | Format::ThreeGp | Format::Mj2 | Format::Avi);
+    if facts.kind != Kind::Video || own || (facts.width.is_some() && facts.duration_s.is_some()) {
         return Ok(());
     }
     let info = match av::probe_stream(input) {
