@@ -33,11 +33,13 @@ pub mod av;
 pub mod batch;
 pub mod client;
 pub mod fix;
+mod fsutil;
 mod inspect;
 pub mod probe;
 pub mod report;
 pub mod rules;
 
+pub use fsutil::{private_dir, write_atomic};
 pub use inspect::{check_input, check_inputs, CheckOptions, InputSpec};
 pub use probe::{probe, probe_bytes, probe_path, probe_source, ByteSource, Format, Kind, MediaFacts, ProbeOptions};
 pub use report::{CheckReport, InputReport};

@@ -186,8 +186,58 @@ impl Limits {
         if !value.is_finite() || value < 0.0 {
             return Err(format!("limit '{name}' must be a non-negative number"));
         }
+        // Values that make no sense (a side of a million pixels, an aspect limit under 1:1)
+        // would make `fix` plan absurd sizes: refuse them here.
+        let (lo, hi, whole) = match name {
+            n if n.ends_with("_side") => (1.0, 65_535.0, true),
+            "max_aspect" => (1.0, 1_000.0, false),
+            n if n.ends_with("max_bytes") => (1.0, 1e12, true),
+            n if n.ends_with("duration_s") => (0.0, 86_400.0, false),
+            n if n.ends_with("fps") => (0.0, 1_000.0, false),
+            _ => (0.0, f64::MAX, false),
+        };
+        if value < lo || value > hi || (whole && value.fract() != 0.0) {
+            let kind = if whole { "a whole number" } else { "a number" };
+            return Err(format!("limit '{name}' must be {kind} from {lo} to {hi}, got {value}"));
+        }
         (info.set)(self, value);
         Ok(())
+    }
+
+    /// Checks that the limits make sense together (each minimum at most its maximum).
+    pub fn validate(&self) -> Result<(), String> {
+        let pairs = [
+            ("image.min_side", f64::from(self.image_min_side), "image.max_side", f64::from(self.image_max_side)),
+            ("video.min_side", f64::from(self.video_min_side), "video.max_side", f64::from(self.video_max_side)),
+            ("video.min_duration_s", self.video_min_duration_s, "video.max_duration_s", self.video_max_duration_s),
+        ];
+        for (lo_name, lo, hi_name, hi) in pairs {
+            if lo > hi {
+                return Err(format!("limit '{lo_name}' ({lo}) is above '{hi_name}' ({hi})"));
+            }
+        }
+        if self.max_aspect < 1.0 {
+            return Err(format!("limit 'max_aspect' must be at least 1, got {}", self.max_aspect));
+        }
+        Ok(())
+    }
+
+    /// These limits, tightened where they are looser than the API's documented ones: what a
+    /// job sent to the service must meet whatever `--limit` loosened for local checks.
+    pub fn within_api(&self) -> Limits {
+        let api = Limits::default();
+        Limits {
+            image_min_side: self.image_min_side.max(api.image_min_side),
+            image_max_side: self.image_max_side.min(api.image_max_side),
+            image_max_bytes: self.image_max_bytes.min(api.image_max_bytes),
+            max_aspect: self.max_aspect.min(api.max_aspect),
+            video_min_side: self.video_min_side.max(api.video_min_side),
+            video_max_side: self.video_max_side.min(api.video_max_side),
+            video_max_bytes: self.video_max_bytes.min(api.video_max_bytes),
+            video_min_duration_s: self.video_min_duration_s.max(api.video_min_duration_s),
+            video_max_duration_s: self.video_max_duration_s.min(api.video_max_duration_s),
+            ..self.clone()
+        }
     }
 }
 

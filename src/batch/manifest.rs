@@ -160,7 +160,7 @@ pub struct PairReport {
     pub task_status: Option<String>,
     /// Whether the task was resumed from the journal.
     pub resumed: bool,
-    /// Result file.
+    /// Result file, relative to the output folder.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<PathBuf>,
     /// Why it failed or is unfixable.
@@ -179,6 +179,8 @@ pub struct ManifestOptions {
     pub max_in_flight: usize,
     /// Polling interval of the one loop that watches every task.
     pub poll_interval: Duration,
+    /// Replace result files that exist already (other than this job's own earlier result).
+    pub force: bool,
 }
 
 /// Counts of a manifest run.
@@ -278,7 +280,7 @@ fn prepare_pair(p: &Pair, index: usize, outdir: &Path, opts: &ManifestOptions, c
             return r;
         }
         let name = Path::new(src).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let rel = super::output_rel(Path::new(&name), &plan);
+        let rel = super::output_rel(Path::new(&name), &plan, Path::new(&name).file_stem().unwrap_or_default());
         let dst = outdir.join("inputs").join(format!("{}-{}", index + 1, rel.display()));
         if let Some(d) = dst.parent() {
             let _ = std::fs::create_dir_all(d);
@@ -304,6 +306,19 @@ fn prepare_pair(p: &Pair, index: usize, outdir: &Path, opts: &ManifestOptions, c
     r
 }
 
+impl PairReport {
+    /// The job this pair submits: the inputs after fixing.
+    pub fn job(&self) -> Job {
+        Job {
+            image: self.image_used.clone(),
+            video: self.video_used.clone(),
+            mode: self.pair.mode,
+            watermark: self.pair.watermark,
+            check_image: true,
+        }
+    }
+}
+
 fn first_error(r: &InputReport) -> String {
     r.findings.iter().find(|f| f.is_error()).map(|f| format!("{}: {}", f.rule, f.message)).unwrap_or_default()
 }
@@ -327,15 +342,8 @@ pub fn submit_all(
         while in_flight.len() < max && !cancel.load(Ordering::SeqCst) {
             let Some(i) = queue.pop_front() else { break };
             let r = &mut reports[i];
-            let job = Job {
-                image: r.image_used.clone(),
-                video: r.video_used.clone(),
-                mode: r.pair.mode,
-                watermark: r.pair.watermark,
-                check_image: true,
-            };
-            let out = outdir.join(r.pair.output.clone().unwrap_or_else(|| job.default_output()));
-            r.output = Some(out.clone());
+            let job = r.job();
+            let out = outdir.join(r.output.clone().unwrap_or_else(|| job.default_output()));
             match client.submit(&job, false, &mut |_| {}) {
                 Ok(s) => {
                     r.resumed = matches!(s, Submitted::Resumed(_));
@@ -378,7 +386,7 @@ pub fn submit_all(
                     let _ = client.journal().status(&id, status.as_str(), code.as_deref());
                     match status {
                         TaskStatus::Succeeded => {
-                            let out = r.output.clone().unwrap_or_else(|| outdir.join(format!("{id}.mp4")));
+                            let out = outdir.join(r.output.clone().unwrap_or_else(|| format!("{id}.mp4").into()));
                             match client.download(&id, &resp, &out, Some(cancel), &mut |_| {}) {
                                 Ok(_) => r.status = PairStatus::Downloaded,
                                 Err(e) => {
@@ -431,6 +439,111 @@ pub fn summarize(pairs: &[PairReport]) -> ManifestSummary {
     s
 }
 
+/// Where each pair's result goes (relative to the output folder), decided for the whole
+/// manifest before anything is uploaded or created: an `output` given in the manifest must
+/// differ from every other (after normalisation, case-insensitively, so two rows never pay
+/// for one file) and stay out of `inputs/`, where fixed inputs go; a default name
+/// (`IMAGE_VIDEO.mp4`) taken by another row gets its line number (`cat_dance.line3.mp4`).
+pub fn plan_outputs(pairs: &[Pair]) -> Result<Vec<PathBuf>, BatchError> {
+    use std::collections::HashMap;
+    let normal =
+        |p: &Path| -> PathBuf { p.components().filter(|c| !matches!(c, std::path::Component::CurDir)).collect() };
+    let key = |p: &Path| p.to_string_lossy().to_lowercase();
+    let mut claimed: HashMap<String, usize> = HashMap::new();
+    for p in pairs {
+        let Some(o) = &p.output else { continue };
+        let o = normal(o);
+        if o.as_os_str().is_empty() {
+            return Err(BatchError::Usage(format!("line {}: the output names no file", p.line)));
+        }
+        if o.components().next().is_some_and(|c| c.as_os_str().eq_ignore_ascii_case("inputs")) {
+            return Err(BatchError::Usage(format!(
+                "line {}: output '{}' is inside inputs/, where fixed inputs are written: name another",
+                p.line,
+                o.display()
+            )));
+        }
+        if let Some(other) = claimed.insert(key(&o), p.line) {
+            return Err(BatchError::Usage(format!(
+                "lines {other} and {} both name the output '{}': two tasks would be paid for one file",
+                p.line,
+                o.display()
+            )));
+        }
+    }
+    let defaults: Vec<Option<PathBuf>> = pairs
+        .iter()
+        .map(|p| p.output.is_none().then(|| Job::new(p.image.clone(), p.video.clone(), p.mode).default_output()))
+        .collect();
+    let mut uses: HashMap<String, usize> = HashMap::new();
+    for d in defaults.iter().flatten() {
+        *uses.entry(key(d)).or_default() += 1;
+    }
+    let mut out = Vec::with_capacity(pairs.len());
+    for (p, d) in pairs.iter().zip(defaults) {
+        let o = match (&p.output, d) {
+            (Some(o), _) => normal(o),
+            (None, Some(d)) => {
+                if uses[&key(&d)] > 1 || claimed.contains_key(&key(&d)) {
+                    let stem = d.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+                    let named = PathBuf::from(format!("{stem}.line{}.mp4", p.line));
+                    if claimed.contains_key(&key(&named)) {
+                        return Err(BatchError::Usage(format!(
+                            "line {}: the output names '{}', which line {} needs: name another",
+                            claimed[&key(&named)],
+                            named.display(),
+                            p.line
+                        )));
+                    }
+                    named
+                } else {
+                    d
+                }
+            }
+            (None, None) => unreachable!("a pair without an output has a default"),
+        };
+        out.push(o);
+    }
+    Ok(out)
+}
+
+/// Checks, before any upload or create, that every ready pair's result can be written: its
+/// folder exists or is made, and the file is not there already — unless `force`, or it is this
+/// very job's saved result (a re-run then downloads nothing).
+fn check_output_files(
+    reports: &[PairReport],
+    client: &mut Client,
+    outdir: &Path,
+    force: bool,
+) -> Result<(), BatchError> {
+    for r in reports.iter().filter(|r| r.status == PairStatus::Ready) {
+        let Some(out) = &r.output else { continue };
+        let out = outdir.join(out);
+        let dir = crate::fsutil::parent_dir(&out);
+        std::fs::create_dir_all(dir).map_err(|e| {
+            BatchError::Usage(format!("line {}: cannot create the folder {}: {e}", r.pair.line, dir.display()))
+        })?;
+        if std::fs::symlink_metadata(&out).is_err() || force {
+            continue;
+        }
+        let job = r.job();
+        let own = client
+            .existing(&job)
+            .ok()
+            .flatten()
+            .and_then(|e| e.task_id)
+            .is_some_and(|id| client.saved_output(&id).as_deref() == Some(out.as_path()));
+        if !own {
+            return Err(BatchError::Usage(format!(
+                "line {}: {} exists and is not this job's result: pass --force to replace it, or name another output",
+                r.pair.line,
+                out.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Reads, prepares and (with a client) submits a manifest.
 pub fn run_manifest(
     manifest: &Path,
@@ -442,9 +555,15 @@ pub fn run_manifest(
 ) -> Result<ManifestReport, BatchError> {
     let start = Instant::now();
     let pairs = read_manifest(manifest)?;
+    // Every output is decided and checked for clashes before any work, upload or payment.
+    let outputs = plan_outputs(&pairs)?;
     std::fs::create_dir_all(outdir).map_err(|e| BatchError::Io(format!("creating {}: {e}", outdir.display())))?;
     let mut reports = prepare(&pairs, outdir, opts, cancel);
+    for (r, o) in reports.iter_mut().zip(outputs) {
+        r.output = Some(o);
+    }
     if let Some(c) = client {
+        check_output_files(&reports, c, outdir, opts.force)?;
         submit_all(&mut reports, c, outdir, opts, cancel, on);
     }
     Ok(ManifestReport { summary: summarize(&reports), elapsed_s: start.elapsed().as_secs_f64(), pairs: reports })

@@ -38,9 +38,62 @@ pub struct BatchOptions {
     pub shard: Option<(u32, u32)>,
     /// How to fix.
     pub fix: FixSpec,
+    /// The most memory the fixes running at once may take together, in bytes (`None`: half of
+    /// the machine's RAM): a worker waits until its fix fits, so `jobs` cannot multiply a
+    /// decompression bomb.
+    pub max_memory: Option<u64>,
 }
 
-/// What became of one input.
+/// Half of the machine's memory (from `/proc/meminfo`), or 2 GiB when it cannot be read.
+pub fn default_max_memory() -> u64 {
+    let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        let line = m.lines().find(|l| l.starts_with("MemTotal:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        kib.checked_mul(1024)
+    });
+    total.map_or(2 << 30, |t| t / 2)
+}
+
+/// Memory shared by the workers of a run: each fix reserves its estimate first.
+struct MemoryBudget {
+    total: u64,
+    used: Mutex<u64>,
+    freed: std::sync::Condvar,
+}
+
+/// A reservation, returned when dropped.
+struct Reserved<'a>(&'a MemoryBudget, u64);
+
+impl MemoryBudget {
+    fn new(total: u64) -> Self {
+        MemoryBudget { total, used: Mutex::new(0), freed: std::sync::Condvar::new() }
+    }
+
+    /// Waits until `bytes` fit beside what other workers hold (one reservation alone always
+    /// may start, so a fix larger than the total is refused by its own budget, not stuck).
+    fn reserve(&self, bytes: u64) -> Reserved<'_> {
+        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        while *used > 0 && used.saturating_add(bytes) > self.total {
+            used = self.freed.wait(used).unwrap_or_else(|e| e.into_inner());
+        }
+        *used = used.saturating_add(bytes);
+        Reserved(self, bytes)
+    }
+}
+
+impl Drop for Reserved<'_> {
+    fn drop(&mut self) {
+        let mut used = self.0.used.lock().unwrap_or_else(|e| e.into_inner());
+        *used = used.saturating_sub(self.1);
+        self.0.freed.notify_all();
+    }
+}
+
+/// What a video fix takes in memory (the FFmpeg helper decoding, filtering and encoding 2048 px
+/// frames): a reservation, not a cap.
+const VIDEO_FIX_MEMORY: u64 = 320 << 20;
+
+/// What becomes of one input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ItemStatus {
@@ -60,11 +113,46 @@ pub enum ItemStatus {
     Cancelled,
 }
 
+/// Hex of bytes (for names that are not UTF-8).
+pub(crate) fn hex_bytes(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Bytes from hex, if it is hex.
+pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+}
+
+/// A path for people and JSON: as text, with U+FFFD where its bytes are not UTF-8.
+fn lossy<S: serde::Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&p.to_string_lossy())
+}
+
+fn lossy_opt<S: serde::Serializer>(p: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error> {
+    match p {
+        Some(p) => s.serialize_str(&p.to_string_lossy()),
+        None => s.serialize_none(),
+    }
+}
+
+/// The exact bytes of a path that is not UTF-8, as hex (`None` for a UTF-8 path).
+fn path_bytes(p: &Path) -> Option<String> {
+    use std::os::unix::ffi::OsStrExt;
+    p.to_str().is_none().then(|| hex_bytes(p.as_os_str().as_bytes()))
+}
+
 /// One input's entry in the report.
 #[derive(Debug, Clone, Serialize)]
 pub struct ItemReport {
-    /// Path relative to the input folder.
+    /// Path relative to the input folder (lossy when the name is not UTF-8: see `path_bytes`).
+    #[serde(serialize_with = "lossy")]
     pub input: PathBuf,
+    /// The input path's exact bytes as hex, when they are not UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path_bytes: Option<String>,
     /// What the content is.
     pub kind: Kind,
     /// What became of it.
@@ -79,9 +167,12 @@ pub struct ItemReport {
     /// The planned operations (dry run).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plan: Option<fix::FixPlan>,
-    /// Output path relative to the output folder.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Output path relative to the output folder (lossy: see `output_path_bytes`).
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "lossy_opt")]
     pub output: Option<PathBuf>,
+    /// The output path's exact bytes as hex, when they are not UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_path_bytes: Option<String>,
     /// Why it is unfixable or failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -123,8 +214,10 @@ pub struct Summary {
 #[derive(Debug, Clone, Serialize)]
 pub struct BatchReport {
     /// The input folder.
+    #[serde(serialize_with = "lossy")]
     pub input_dir: PathBuf,
     /// The output folder.
+    #[serde(serialize_with = "lossy")]
     pub output_dir: PathBuf,
     /// Counts.
     pub summary: Summary,
@@ -184,8 +277,9 @@ pub enum BatchEvent<'a> {
     },
 }
 
-/// Refuses an output folder inside the input folder (its outputs would become inputs) and an
-/// input folder that is not one.
+/// Refuses an output folder inside the input folder (its outputs would become inputs), an
+/// input folder inside the output folder (outputs would land on inputs), compared by real
+/// path, and an input folder that is not one.
 fn check_dirs(dir: &Path, outdir: &Path) -> Result<(PathBuf, PathBuf), BatchError> {
     let d = dir.canonicalize().map_err(|e| BatchError::Usage(format!("{}: {e}", dir.display())))?;
     if !d.is_dir() {
@@ -213,57 +307,93 @@ fn check_dirs(dir: &Path, outdir: &Path) -> Result<(PathBuf, PathBuf), BatchErro
             dir.display()
         )));
     }
+    // The other way round, the tree written would reach back into the inputs
+    // (`batch photos -o .` with `photos/photos/a.jpg` would write over `photos/a.jpg`).
+    if d.starts_with(&o) {
+        return Err(BatchError::Usage(format!(
+            "the input folder {} is inside the output folder {}: choose an output folder outside it",
+            dir.display(),
+            outdir.display()
+        )));
+    }
     Ok((d, o))
 }
 
-/// The output's relative path: the input's, with the extension of the format the fix writes —
-/// appended rather than replaced when another input of the same folder shares the stem
-/// (`a.gif` and `a.tif` both becoming `a.png` would overwrite each other).
-pub(crate) fn output_rel_unique(rel: &Path, plan: &fix::FixPlan, stem_shared: bool) -> PathBuf {
-    let out = output_rel(rel, plan);
-    if stem_shared && out != rel {
-        let mut name = rel.file_name().unwrap_or_default().to_os_string();
-        name.push(".");
-        name.push(out.extension().unwrap_or_default());
-        return rel.with_file_name(name);
+/// The stem each input's output takes if its extension changes (a conversion), decided for a
+/// whole listing at once — before sharding, so every shard agrees — such that no two outputs of
+/// a folder can ever be the same file:
+///
+/// - a file whose extension stays keeps its own name;
+/// - a file whose stem no other file of its folder has (case-insensitively) keeps its stem:
+///   `clip.mkv` → `clip.mp4`;
+/// - otherwise its whole name becomes the stem (`pic.gif` → `pic.gif.png` beside `pic.tif`),
+///   or, when another file already has that stem (`pic.gif.png`), the first free `NAME~K`.
+///
+/// Every stem chosen is either the file's own stem, unique in the folder, or one no input has
+/// and no other choice took, and outputs that keep their names have input stems: so the
+/// mapping is injective (a proptest checks it).
+pub fn conversion_stems(rels: &[PathBuf]) -> std::collections::HashMap<PathBuf, std::ffi::OsString> {
+    use std::collections::{HashMap, HashSet};
+    let key = |stem: &std::ffi::OsStr| stem.to_string_lossy().to_lowercase();
+    let folder = |rel: &Path| rel.parent().unwrap_or(Path::new("")).to_path_buf();
+    let mut stems: HashMap<PathBuf, HashMap<String, usize>> = HashMap::new();
+    for rel in rels {
+        *stems.entry(folder(rel)).or_default().entry(key(rel.file_stem().unwrap_or_default())).or_default() += 1;
+    }
+    let mut sorted: Vec<&PathBuf> = rels.iter().collect();
+    sorted.sort();
+    let mut taken: HashMap<PathBuf, HashSet<String>> = HashMap::new();
+    let mut out = HashMap::new();
+    for rel in sorted {
+        let dir = folder(rel);
+        let counts = &stems[&dir];
+        let taken = taken.entry(dir).or_default();
+        let own = rel.file_stem().unwrap_or_default().to_os_string();
+        let free = |k: &str, taken: &HashSet<String>| !counts.contains_key(k) && !taken.contains(k);
+        let stem = if counts.get(&key(&own)) == Some(&1) {
+            own
+        } else {
+            let name = rel.file_name().unwrap_or_default().to_os_string();
+            let mut candidate = name.clone();
+            let mut k = 1u32;
+            while !free(&key(&candidate), taken) {
+                candidate = name.clone();
+                candidate.push(format!("~{k}"));
+                k += 1;
+            }
+            taken.insert(key(&candidate));
+            candidate
+        };
+        out.insert(rel.clone(), stem);
     }
     out
 }
 
-/// Relative paths whose folder holds another file with the same stem.
-fn shared_stems(files: &[walk::Found]) -> std::collections::HashSet<PathBuf> {
-    let mut count: std::collections::HashMap<(PathBuf, std::ffi::OsString), usize> = Default::default();
-    let key = |rel: &Path| {
-        (rel.parent().unwrap_or(Path::new("")).to_path_buf(), rel.file_stem().unwrap_or_default().to_ascii_lowercase())
-    };
-    for f in files {
-        *count.entry(key(&f.rel)).or_default() += 1;
-    }
-    files.iter().filter(|f| count[&key(&f.rel)] > 1).map(|f| f.rel.clone()).collect()
-}
-
-/// The output's relative path: the input's, with the extension of the format the fix writes.
-pub(crate) fn output_rel(rel: &Path, plan: &fix::FixPlan) -> PathBuf {
-    let ext = plan.ops.iter().find_map(|op| match op {
+/// The extension of the file a plan writes, when it writes one.
+fn planned_extension(plan: &fix::FixPlan) -> Option<&'static str> {
+    plan.ops.iter().find_map(|op| match op {
         Op::Encode { format, .. } => Some(if *format == "jpeg" { "jpg" } else { format }),
         Op::Remux { to, .. } => Some(*to),
         Op::Reencode { container, .. } => Some(*container),
         _ => None,
-    });
-    match ext {
-        Some(e) => {
-            let same = rel
-                .extension()
-                .and_then(|x| x.to_str())
-                .is_some_and(|x| x.eq_ignore_ascii_case(e) || (e == "jpg" && x.eq_ignore_ascii_case("jpeg")));
-            if same {
-                rel.to_path_buf()
-            } else {
-                rel.with_extension(e)
-            }
-        }
-        None => rel.to_path_buf(),
+    })
+}
+
+/// The output's relative path: the input's own when the extension stays (`jpeg` and `jpg`
+/// are one), else `conversion_stem` (see [`conversion_stems`]) with the new extension.
+pub(crate) fn output_rel(rel: &Path, plan: &fix::FixPlan, conversion_stem: &std::ffi::OsStr) -> PathBuf {
+    let Some(ext) = planned_extension(plan) else { return rel.to_path_buf() };
+    let same = rel
+        .extension()
+        .and_then(|x| x.to_str())
+        .is_some_and(|x| x.eq_ignore_ascii_case(ext) || (ext == "jpg" && x.eq_ignore_ascii_case("jpeg")));
+    if same {
+        return rel.to_path_buf();
     }
+    let mut name = conversion_stem.to_os_string();
+    name.push(".");
+    name.push(ext);
+    rel.with_file_name(name)
 }
 
 /// Checks and fixes every file of `dir` into `outdir`. `cancel` stops the run between files
@@ -280,7 +410,7 @@ pub fn run_dir(
     let mut files =
         walk::walk(&dir_c, opts.hidden).map_err(|e| BatchError::Io(format!("listing {}: {e}", dir.display())))?;
     // Before sharding, so every shard names outputs the same way.
-    let shared = shared_stems(&files);
+    let stems = conversion_stems(&files.iter().map(|f| f.rel.clone()).collect::<Vec<_>>());
     if let Some((k, n)) = opts.shard {
         files.retain(|f| walk::in_shard(&f.rel, k, n));
     }
@@ -288,6 +418,7 @@ pub fn run_dir(
         std::fs::create_dir_all(outdir).map_err(|e| BatchError::Io(format!("creating {}: {e}", outdir.display())))?;
     }
     let state = State::load(outdir);
+    let budget = MemoryBudget::new(opts.max_memory.unwrap_or_else(default_max_memory));
     on(BatchEvent::Listed { total: files.len() });
     let jobs = match opts.jobs {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -298,17 +429,28 @@ pub fn run_dir(
     let results: Mutex<Vec<Option<ItemReport>>> = Mutex::new(vec![None; files.len()]);
     std::thread::scope(|s| {
         for worker in 0..jobs {
-            let (files, next, results, state, shared) = (&files, &next, &results, &state, &shared);
+            let (files, next, results, stems) = (&files, &next, &results, &stems);
+            let run = Run { outdir, opts, state: &state, budget: &budget };
             s.spawn(move || loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(f) = files.get(i) else { break };
                 let item = if cancel.load(Ordering::SeqCst) {
                     cancelled_item(&f.rel, &f.path)
+                } else if let Some(problem) = &f.problem {
+                    // Listed, not read: a folder that cannot be listed fails (the run goes on),
+                    // a FIFO or socket is no media.
+                    let mut item = new_item(&f.rel, 0);
+                    item.reason = Some(problem.clone());
+                    if !problem.starts_with("cannot list") {
+                        item.status = ItemStatus::NotMedia;
+                    }
+                    item
                 } else {
                     on(BatchEvent::Started { worker, input: &f.rel });
                     let progress = |p: fix::Progress| on(BatchEvent::Progress { worker, progress: p });
                     let ctl = Control { progress: Some(&progress), cancel: Some(cancel) };
-                    process(&f.rel, &f.path, outdir, opts, state, ctl, shared.contains(&f.rel))
+                    let stem = stems.get(&f.rel).map(|s| s.as_os_str()).unwrap_or_default();
+                    process(&f.rel, &f.path, &run, ctl, stem)
                 };
                 on(BatchEvent::Finished { worker, item: &item });
                 if let Ok(mut r) = results.lock() {
@@ -317,7 +459,10 @@ pub fn run_dir(
             });
         }
     });
-    let items: Vec<ItemReport> = results.into_inner().unwrap_or_default().into_iter().flatten().collect();
+    let mut items: Vec<ItemReport> = results.into_inner().unwrap_or_default().into_iter().flatten().collect();
+    for it in &mut items {
+        it.output_path_bytes = it.output.as_deref().and_then(path_bytes);
+    }
     let mut summary = Summary { inputs: items.len(), ..Summary::default() };
     for it in &items {
         summary.bytes_in += it.input_bytes;
@@ -342,20 +487,30 @@ pub fn run_dir(
     })
 }
 
-fn cancelled_item(rel: &Path, path: &Path) -> ItemReport {
+/// A fresh entry for `rel` (status `failed` until something better is known).
+fn new_item(rel: &Path, input_bytes: u64) -> ItemReport {
     ItemReport {
         input: rel.to_path_buf(),
+        path_bytes: path_bytes(rel),
         kind: Kind::Unknown,
-        status: ItemStatus::Cancelled,
+        status: ItemStatus::Failed,
         skipped: false,
         findings: Vec::new(),
         changes: Vec::new(),
         plan: None,
         output: None,
-        reason: Some("stopped before it was done".into()),
-        input_bytes: std::fs::metadata(path).map_or(0, |m| m.len()),
+        output_path_bytes: None,
+        reason: None,
+        input_bytes,
         output_bytes: None,
     }
+}
+
+fn cancelled_item(rel: &Path, path: &Path) -> ItemReport {
+    let mut item = new_item(rel, std::fs::metadata(path).map_or(0, |m| m.len()));
+    item.status = ItemStatus::Cancelled;
+    item.reason = Some("stopped before it was done".into());
+    item
 }
 
 fn status_name(s: ItemStatus) -> &'static str {
@@ -380,30 +535,19 @@ fn status_from(s: &str) -> Option<ItemStatus> {
     })
 }
 
+/// What every input of a run shares.
+#[derive(Clone, Copy)]
+struct Run<'a> {
+    outdir: &'a Path,
+    opts: &'a BatchOptions,
+    state: &'a State,
+    budget: &'a MemoryBudget,
+}
+
 /// One input: probe, check, then copy, fix or list it.
-fn process(
-    rel: &Path,
-    path: &Path,
-    outdir: &Path,
-    opts: &BatchOptions,
-    state: &State,
-    ctl: Control<'_>,
-    stem_shared: bool,
-) -> ItemReport {
-    let input_bytes = std::fs::metadata(path).map_or(0, |m| m.len());
-    let mut item = ItemReport {
-        input: rel.to_path_buf(),
-        kind: Kind::Unknown,
-        status: ItemStatus::Failed,
-        skipped: false,
-        findings: Vec::new(),
-        changes: Vec::new(),
-        plan: None,
-        output: None,
-        reason: None,
-        input_bytes,
-        output_bytes: None,
-    };
+fn process(rel: &Path, path: &Path, run: &Run<'_>, ctl: Control<'_>, conversion_stem: &std::ffi::OsStr) -> ItemReport {
+    let Run { outdir, opts, state, budget } = *run;
+    let mut item = new_item(rel, std::fs::metadata(path).map_or(0, |m| m.len()));
     if !opts.dry_run {
         if let Some(done) = state.verified(rel, path, outdir) {
             if let Some(st) = status_from(&done.status) {
@@ -463,7 +607,7 @@ fn process(
         item.reason = Some(why.clone());
         return finish(item, path, state, opts);
     }
-    let out_rel = output_rel_unique(rel, &plan, stem_shared);
+    let out_rel = output_rel(rel, &plan, conversion_stem);
     if opts.dry_run {
         item.status = ItemStatus::Planned;
         item.output = Some(out_rel);
@@ -479,6 +623,15 @@ fn process(
     }
     let mut spec = opts.fix.clone();
     spec.format = out.extension().and_then(|e| e.to_str()).and_then(crate::Format::from_extension);
+    // Held while the fix runs: the estimate from the header (an image over its own budget is
+    // refused by the fix itself, before it allocates).
+    let need = match facts.kind {
+        Kind::Video => VIDEO_FIX_MEMORY,
+        _ => fix::fix_memory_estimate(&facts)
+            .unwrap_or(0)
+            .min(opts.fix.max_decode_bytes.unwrap_or(fix::DEFAULT_MAX_DECODE_BYTES)),
+    };
+    let _reserved = budget.reserve(need);
     match fix::fix_file_with(path, &out, Some(role), &spec, true, ctl) {
         Ok(o) => {
             item.status = ItemStatus::Fixed;
@@ -530,14 +683,9 @@ fn state_out_path(state: &State, rel: &Path) -> PathBuf {
 /// Copies (or hard-links) `src` to `dst` through a temporary name beside it, so a half-copied
 /// file never carries the final name.
 fn place_copy(src: &Path, dst: &Path, link: bool) -> Result<u64, String> {
-    let dir = dst.parent().unwrap_or(Path::new("."));
+    let dir = crate::fsutil::parent_dir(dst);
     std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".wanprep-")
-        .suffix(".part")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
-        .tempfile_in(dir)
-        .map_err(|e| format!("writing in {}: {e}", dir.display()))?;
+    let tmp = crate::fsutil::temp_beside(dst).map_err(|e| format!("writing in {}: {e}", dir.display()))?;
     let tmp_path = tmp.into_temp_path();
     if link {
         std::fs::remove_file(&tmp_path).map_err(|e| e.to_string())?;

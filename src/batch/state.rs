@@ -11,10 +11,63 @@ use serde::{Deserialize, Serialize};
 /// The state file's name, inside the output folder.
 pub const STATE_FILE: &str = ".wanprep-batch.jsonl";
 
+/// Paths in JSON, exactly: a UTF-8 path as a string, any other as `{"hex": "…"}` of its bytes
+/// (file names on Linux are bytes; a lossy name would never match the file again).
+pub(crate) mod exact_path {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::{Path, PathBuf};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Repr {
+        Text(String),
+        Bytes { hex: String },
+    }
+
+    fn repr(p: &Path) -> Repr {
+        match p.to_str() {
+            Some(s) => Repr::Text(s.to_string()),
+            None => Repr::Bytes { hex: super::super::hex_bytes(p.as_os_str().as_bytes()) },
+        }
+    }
+
+    fn path(r: Repr) -> Option<PathBuf> {
+        match r {
+            Repr::Text(s) => Some(PathBuf::from(s)),
+            Repr::Bytes { hex } => super::super::unhex(&hex).map(|b| PathBuf::from(std::ffi::OsStr::from_bytes(&b))),
+        }
+    }
+
+    pub fn serialize<S: Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
+        repr(p).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
+        path(Repr::deserialize(d)?).ok_or_else(|| serde::de::Error::custom("bad hex path"))
+    }
+
+    pub mod option {
+        use super::*;
+
+        pub fn serialize<S: Serializer>(p: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error> {
+            p.as_deref().map(repr).serialize(s)
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+            match Option::<Repr>::deserialize(d)? {
+                None => Ok(None),
+                Some(r) => path(r).map(Some).ok_or_else(|| serde::de::Error::custom("bad hex path")),
+            }
+        }
+    }
+}
+
 /// One finished input.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Done {
     /// Input path relative to the batch folder.
+    #[serde(with = "exact_path")]
     pub rel: PathBuf,
     /// Input size when it was done.
     pub input_size: u64,
@@ -23,6 +76,7 @@ pub struct Done {
     /// What happened (`compliant`, `fixed`, `unfixable`, `not_media`).
     pub status: String,
     /// Output path relative to the output folder, if one was written.
+    #[serde(with = "exact_path::option", default)]
     pub output: Option<PathBuf>,
     /// Output size.
     pub output_size: Option<u64>,
@@ -49,7 +103,7 @@ impl State {
     pub fn load(outdir: &Path) -> State {
         let path = outdir.join(STATE_FILE);
         let mut done = HashMap::new();
-        if let Ok(f) = std::fs::File::open(&path) {
+        if let Ok(f) = crate::fsutil::open_nofollow_read(&path) {
             for line in std::io::BufReader::new(f).lines().map_while(Result::ok) {
                 if let Ok(d) = serde_json::from_str::<Done>(&line) {
                     done.insert(d.rel.clone(), d);
@@ -86,7 +140,8 @@ impl State {
     pub fn record(&self, d: &Done) -> std::io::Result<()> {
         let mut line = serde_json::to_vec(d).map_err(std::io::Error::other)?;
         line.push(b'\n');
-        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&self.path)?;
+        // Never through a symbolic link planted at the state file's name.
+        let mut f = crate::fsutil::open_append_nofollow(&self.path)?;
         f.write_all(&line)?;
         f.sync_data()
     }

@@ -3,18 +3,23 @@
 
 use std::path::{Path, PathBuf};
 
-/// One file found.
+/// One file found (or a place the walk could not use, with why).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Found {
     /// Path relative to the folder.
     pub rel: PathBuf,
     /// The file to read (the link target for a symbolic link).
     pub path: PathBuf,
+    /// Why this entry cannot be read as a file: a subfolder that cannot be listed, or
+    /// something that is not a regular file (a FIFO would block a reader forever).
+    pub problem: Option<String>,
 }
 
 /// Files under `root` (recursively), sorted by relative path. Hidden names (a leading dot) are
 /// skipped unless `hidden`; a symbolic link is followed only when its target lies inside `root`
-/// (so a link cannot pull in, or loop over, the rest of the disk).
+/// (so a link cannot pull in, or loop over, the rest of the disk). A subfolder that cannot be
+/// listed and an entry that is not a regular file are returned with their `problem`, so the
+/// run reports them and goes on; only an unreadable `root` is an error.
 pub fn walk(root: &Path, hidden: bool) -> std::io::Result<Vec<Found>> {
     let canon_root = root.canonicalize()?;
     let mut out = Vec::new();
@@ -23,7 +28,15 @@ pub fn walk(root: &Path, hidden: bool) -> std::io::Result<Vec<Found>> {
     seen_dirs.insert(canon_root.clone());
     while let Some(rel_dir) = stack.pop() {
         let dir = canon_root.join(&rel_dir);
-        let mut entries: Vec<_> = std::fs::read_dir(&dir)?.filter_map(Result::ok).collect();
+        let listing = match std::fs::read_dir(&dir) {
+            Ok(l) => l,
+            Err(e) if rel_dir.as_os_str().is_empty() => return Err(e),
+            Err(e) => {
+                out.push(Found { rel: rel_dir, path: dir, problem: Some(format!("cannot list this folder: {e}")) });
+                continue;
+            }
+        };
+        let mut entries: Vec<_> = listing.filter_map(Result::ok).collect();
         entries.sort_by_key(|e| e.file_name());
         for e in entries {
             let name = e.file_name();
@@ -33,23 +46,35 @@ pub fn walk(root: &Path, hidden: bool) -> std::io::Result<Vec<Found>> {
             let rel = rel_dir.join(&name);
             let Ok(ft) = e.file_type() else { continue };
             let path = e.path();
-            let (target, is_dir, is_file) = if ft.is_symlink() {
+            let (target, ft) = if ft.is_symlink() {
                 let Ok(t) = path.canonicalize() else { continue };
                 if !t.starts_with(&canon_root) {
                     continue;
                 }
                 let Ok(md) = std::fs::metadata(&t) else { continue };
-                (t, md.is_dir(), md.is_file())
+                (t, md.file_type())
             } else {
-                (path.clone(), ft.is_dir(), ft.is_file())
+                (path.clone(), ft)
             };
+            let (is_dir, is_file) = (ft.is_dir(), ft.is_file());
             if is_dir {
                 let canon = target.canonicalize().unwrap_or(target);
                 if seen_dirs.insert(canon) {
                     stack.push(rel);
                 }
             } else if is_file {
-                out.push(Found { rel, path: target });
+                out.push(Found { rel, path: target, problem: None });
+            } else {
+                use std::os::unix::fs::FileTypeExt;
+                let what = if ft.is_fifo() {
+                    "a FIFO (named pipe)"
+                } else if ft.is_socket() {
+                    "a socket"
+                } else {
+                    "a device"
+                };
+                let problem = Some(format!("{what}: wanprep reads only regular files"));
+                out.push(Found { rel, path: target, problem });
             }
         }
     }

@@ -61,6 +61,9 @@ pub struct ServiceArgs {
     /// Directory of the task journal (default ~/.local/share/wanprep).
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+    /// Largest result downloaded, in bytes (a longer answer is stopped and nothing is kept).
+    #[arg(long, value_name = "BYTES", default_value_t = wanprep::client::download::DEFAULT_MAX_DOWNLOAD)]
+    pub max_download: u64,
 }
 
 /// How to wait for a task.
@@ -147,6 +150,16 @@ pub struct BatchArgs {
     /// Manifest: submit each compliant pair and download the results into OUTDIR.
     #[arg(long, requires = "manifest")]
     pub submit: bool,
+    /// With --manifest --submit: replace result files that exist already.
+    #[arg(long, requires = "manifest")]
+    pub force: bool,
+    /// Most memory the fixes running at once may take together, in bytes (default: half of
+    /// RAM); a worker waits until its fix fits.
+    #[arg(long, value_name = "BYTES")]
+    pub max_memory: Option<u64>,
+    /// Most memory one image fix may take, in bytes, decided from the header before decoding.
+    #[arg(long, value_name = "BYTES", default_value_t = wanprep::fix::DEFAULT_MAX_DECODE_BYTES)]
+    pub max_decode_memory: u64,
     /// Manifest: most tasks running at once (the API runs few per account; extra ones queue).
     #[arg(long, default_value_t = 2, value_name = "N")]
     pub max_in_flight: usize,
@@ -212,6 +225,9 @@ pub struct TasksArgs {
     /// Directory of the task journal (default ~/.local/share/wanprep).
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+    /// Largest result downloaded, in bytes (a longer answer is stopped and nothing is kept).
+    #[arg(long, value_name = "BYTES", default_value_t = wanprep::client::download::DEFAULT_MAX_DOWNLOAD)]
+    pub max_download: u64,
 }
 
 #[derive(Debug, Args)]
@@ -245,6 +261,9 @@ pub struct FixArgs {
     /// Colour transparency is flattened onto when the output format has no alpha (JPEG, BMP).
     #[arg(long, value_name = "RRGGBB", default_value = "FFFFFF")]
     pub background: String,
+    /// Most memory an image fix may take, in bytes, decided from the header before decoding.
+    #[arg(long, value_name = "BYTES", default_value_t = wanprep::fix::DEFAULT_MAX_DECODE_BYTES)]
+    pub max_decode_memory: u64,
     /// Video: start the kept part this many seconds in (a start after 0 re-encodes).
     #[arg(long, value_name = "S")]
     pub start: Option<f64>,
@@ -336,6 +355,10 @@ pub struct CheckArgs {
     /// Retries of a transient network failure (reset, timeout, 502/503/504).
     #[arg(long, default_value_t = 2, value_name = "N")]
     pub retries: u32,
+    /// Seconds allowed for everything one URL takes (requests, redirects, retries, body),
+    /// however slowly its server sends.
+    #[arg(long, default_value_t = 60.0, value_name = "S")]
+    pub url_timeout: f64,
     /// When to use colour in the report.
     #[arg(long, value_enum, default_value_t = ColorWhen::Auto, value_name = "WHEN")]
     pub color: ColorWhen,

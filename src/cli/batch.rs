@@ -29,6 +29,10 @@ fn parse_shard(s: &str) -> anyhow::Result<(u32, u32)> {
 fn fix_spec(a: &BatchArgs) -> anyhow::Result<FixSpec> {
     let mut spec = FixSpec::default();
     spec.limits = parse_limits(&a.limit)?;
+    if a.submit {
+        // What is sent must meet the API's documented limits, whatever --limit loosened.
+        spec.limits = spec.limits.within_api();
+    }
     spec.aspect = match a.aspect {
         AspectArg::Pad => AspectMode::Pad,
         AspectArg::Crop => AspectMode::Crop,
@@ -36,6 +40,7 @@ fn fix_spec(a: &BatchArgs) -> anyhow::Result<FixSpec> {
     spec.anchor = a.anchor.into();
     spec.background = Some(super::parse_hex_color(&a.background, "--background")?);
     spec.extend_loop = a.extend == Some(ExtendArg::Loop);
+    spec.max_decode_bytes = Some(a.max_decode_memory);
     Ok(spec)
 }
 
@@ -47,12 +52,9 @@ fn write_report(dest: &Path, doc: &impl serde::Serialize) -> anyhow::Result<()> 
         return Ok(());
     }
     // Written whole, then renamed: a reader never sees half a report.
-    let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    serde_json::to_writer_pretty(&mut tmp, doc)?;
-    writeln!(tmp)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(dest).map_err(|e| e.error)?;
+    let mut text = serde_json::to_vec_pretty(doc)?;
+    text.push(b'\n');
+    wanprep::write_atomic(dest, &text)?;
     Ok(())
 }
 
@@ -69,6 +71,7 @@ pub fn run(a: BatchArgs) -> anyhow::Result<Outcome> {
         hidden: a.hidden,
         shard: a.shard.as_deref().map(parse_shard).transpose()?,
         fix: fix_spec(&a)?,
+        max_memory: a.max_memory,
     };
     let quiet_stdout = a.json.as_deref() == Some(Path::new("-"));
     let display = Display::new(!quiet_stdout && io::stderr().is_terminal());
@@ -247,10 +250,11 @@ fn run_pairs(
         fix: fix_spec(a)?,
         max_in_flight: a.max_in_flight.max(1),
         poll_interval: Duration::from_secs_f64(a.poll_interval),
+        force: a.force,
     };
     let mut client = if a.submit {
         let config = Config::from_env(&super::remote::overrides(&a.service))?;
-        Some(super::remote::open_client(config, a.service.state_dir.is_some())?)
+        Some(super::remote::open_client(config, &a.service)?)
     } else {
         None
     };

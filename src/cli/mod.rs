@@ -63,7 +63,7 @@ pub fn run() -> ExitCode {
         Ok(o) => o.into(),
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("wanprep: {e:#}");
+            eprintln!("wanprep: {}", render::sanitize(&format!("{e:#}")));
             ExitCode::from(2)
         }
     }
@@ -95,6 +95,7 @@ pub(crate) fn parse_limits(pairs: &[String]) -> anyhow::Result<Limits> {
             value.trim().parse().map_err(|_| anyhow::anyhow!("--limit {name}: '{value}' is not a number"))?;
         limits.set(name.trim(), value).map_err(anyhow::Error::msg)?;
     }
+    limits.validate().map_err(anyhow::Error::msg)?;
     Ok(limits)
 }
 
@@ -112,14 +113,17 @@ fn cmd_check(a: args::CheckArgs) -> anyhow::Result<Outcome> {
         eprintln!("wanprep check: give at least one INPUT, or --image / --video (see --help)");
         return Ok(Outcome::Unusable);
     }
-    for (flag, v) in [("--connect-timeout", a.connect_timeout), ("--read-timeout", a.read_timeout)] {
+    for (flag, v) in
+        [("--connect-timeout", a.connect_timeout), ("--read-timeout", a.read_timeout), ("--url-timeout", a.url_timeout)]
+    {
         if !(v.is_finite() && v > 0.0 && v < 86_400.0) {
             anyhow::bail!("{flag} takes a positive number of seconds, got {v}");
         }
     }
     let http = HttpOptions::default()
         .timeouts(Duration::from_secs_f64(a.connect_timeout), Duration::from_secs_f64(a.read_timeout))
-        .retries(a.retries, Duration::from_millis(200));
+        .retries(a.retries, Duration::from_millis(200))
+        .deadline(Duration::from_secs_f64(a.url_timeout));
     let opts = CheckOptions { probe: ProbeOptions::new().deep(a.deep), limits, jobs: a.jobs, http };
     let report = check_inputs(&inputs, &opts);
     let mut out = io::stdout().lock();
@@ -160,6 +164,7 @@ fn cmd_fix(a: args::FixArgs) -> anyhow::Result<Outcome> {
     spec.anchor = a.anchor.into();
     spec.pad_color = a.pad_color.as_deref().map(|c| parse_hex_color(c, "--pad-color")).transpose()?;
     spec.background = Some(parse_hex_color(&a.background, "--background")?);
+    spec.max_decode_bytes = Some(a.max_decode_memory);
     spec.format = match wanprep::fix::format_named_by(&a.output) {
         Ok(f) => f,
         Err(e) => {

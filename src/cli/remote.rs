@@ -146,11 +146,23 @@ impl Progress {
 /// Opens the client. When the default journal folder cannot be used (a read-only HOME, say) and
 /// none was asked for, the journal goes to the temporary folder, with a warning: a submit with
 /// a journal that may not survive beats no submit at all.
-pub(crate) fn open_client(config: Config, explicit_state_dir: bool) -> anyhow::Result<Client> {
+pub(crate) fn open_client(config: Config, service: &ServiceArgs) -> anyhow::Result<Client> {
+    let mut client = open_journal(config, service.state_dir.is_some())?;
+    client.set_max_download(service.max_download);
+    Ok(client)
+}
+
+fn open_journal(config: Config, explicit_state_dir: bool) -> anyhow::Result<Client> {
     match Client::new(config.clone()) {
         Ok(c) => Ok(c),
         Err(SubmitError::Journal(e)) if !explicit_state_dir => {
-            let fallback = std::env::temp_dir().join("wanprep-state");
+            // A private folder of this user's (0700, owned by them): one another user made
+            // first, or opened to others, is refused rather than used.
+            let uid = std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m)).unwrap_or(0);
+            let fallback =
+                wanprep::private_dir(&std::env::temp_dir().join(format!("wanprep-state-{uid}"))).map_err(|why| {
+                    anyhow::anyhow!("{e}; the fallback journal folder is unusable: {why} (pass --state-dir)")
+                })?;
             eprintln!(
                 "wanprep: warning: {} ({}); using {} for the task journal (pass --state-dir to choose)",
                 sanitize(&config.state_dir.display().to_string()),
@@ -201,7 +213,8 @@ pub fn submit(a: SubmitArgs) -> anyhow::Result<Outcome> {
     let config = Config::from_env(&overrides(&a.service))?;
     let cancel = interrupt_flag();
     let wait_opts = wait_options(&a.poll, cancel.clone(), true)?;
-    let limits = parse_limits(&a.limit)?;
+    // Whatever --limit loosened, nothing is sent that breaks the API's documented limits.
+    let limits = parse_limits(&a.limit)?.within_api();
     let mode = Mode::parse(&a.mode).ok_or_else(|| anyhow::anyhow!("--mode is wan-std or wan-pro"))?;
     let job = Job {
         image: a.image.clone(),
@@ -226,7 +239,7 @@ pub fn submit(a: SubmitArgs) -> anyhow::Result<Outcome> {
         return Ok(if report.any_unreadable() { Outcome::Unusable } else { Outcome::NonCompliant });
     }
 
-    let mut client = open_client(config, a.service.state_dir.is_some())?;
+    let mut client = open_client(config, &a.service)?;
     if a.wait && !a.new {
         // Refuse before paying for a task whose result could not be saved — unless OUTPUT is
         // the saved result of the very task this run resumes.
@@ -318,7 +331,7 @@ fn finish_task(
             progress.finish();
             let outcome = match &e {
                 WaitError::Interrupted { .. } | WaitError::Timeout { .. } => {
-                    eprintln!("wanprep: {e}");
+                    eprintln!("wanprep: {}", sanitize(&e.to_string()));
                     eprintln!(
                         "resume with: wanprep wait {} -o {}",
                         sanitize(task_id),
@@ -410,7 +423,7 @@ fn report_unsuccessful(task_id: &str, resp: &TaskResponse, json: bool) -> anyhow
 }
 
 pub fn status(a: StatusArgs) -> anyhow::Result<Outcome> {
-    let client = open_client(Config::from_env(&overrides(&a.service))?, a.service.state_dir.is_some())?;
+    let client = open_client(Config::from_env(&overrides(&a.service))?, &a.service)?;
     match client.query(&a.task_id) {
         Ok((resp, raw)) => {
             if a.json {
@@ -460,7 +473,7 @@ pub fn status(a: StatusArgs) -> anyhow::Result<Outcome> {
 }
 
 pub fn wait(a: WaitArgs) -> anyhow::Result<Outcome> {
-    let mut client = open_client(Config::from_env(&overrides(&a.service))?, a.service.state_dir.is_some())?;
+    let mut client = open_client(Config::from_env(&overrides(&a.service))?, &a.service)?;
     let cancel = interrupt_flag();
     let opts = wait_options(&a.poll, cancel.clone(), false)?;
     let out: PathBuf = a

@@ -32,8 +32,24 @@ impl Style {
 }
 
 /// Replaces control characters so file names and messages cannot drive the terminal.
+/// Text from files, servers or users, made safe for a terminal: control characters (escape
+/// sequences, carriage returns) and the invisible bidirectional and zero-width formatting
+/// characters (U+202E RIGHT-TO-LEFT OVERRIDE and kin, which make `exe.mp4` read as `4pm.exe`)
+/// are shown as `\u{…}` escapes.
 pub fn sanitize(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        let invisible = matches!(
+            c,
+            '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{061C}' | '\u{FEFF}'
+        );
+        if c.is_control() || invisible {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 pub fn check_report(out: &mut impl Write, report: &CheckReport, color: bool) -> io::Result<()> {
@@ -169,4 +185,17 @@ pub fn fix_plan(out: &mut impl Write, input: &str, plan: &wanprep::fix::FixPlan)
         writeln!(out, "  {line}")?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod sanitize_tests {
+    use super::sanitize;
+
+    #[test]
+    fn terminal_tricks_are_shown_not_obeyed() {
+        assert_eq!(sanitize("task-\u{1b}[31mred"), "task-\\u{1b}[31mred");
+        assert_eq!(sanitize("abc\u{202e}4pm.exe"), "abc\\u{202e}4pm.exe");
+        assert_eq!(sanitize("a\rb\u{2066}c"), "a\\u{d}b\\u{2066}c");
+        assert_eq!(sanitize("plain: 任务 ✓"), "plain: 任务 ✓");
+    }
 }

@@ -36,6 +36,45 @@ pub enum DownloadError {
     /// Cancelled; the partial file is kept.
     #[error("interrupted; the partial download is kept and resumes on the next run")]
     Interrupted,
+    /// The result is larger than the cap (`--max-download`); nothing is kept.
+    #[error("the result is {0} bytes or more, over the {1}-byte cap (--max-download raises it)")]
+    TooLarge(u64, u64),
+    /// The partial file's path holds something that is not a partial file of ours (a symbolic
+    /// link, another user's file, a folder): it is left alone.
+    #[error("{0} exists and is not a partial download of ours; remove it to download again")]
+    Foreign(String),
+}
+
+/// The largest result downloaded by default (2 GB; the service's results are far smaller).
+pub const DEFAULT_MAX_DOWNLOAD: u64 = 2_000_000_000;
+
+/// Opens (creating it if needed) the partial file without following a symbolic link at its
+/// path, and resumes it only when it is a regular file of this user with no other name.
+fn open_part(part: &Path) -> Result<File, DownloadError> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let foreign = || DownloadError::Foreign(part.display().to_string());
+    let file = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .read(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(part)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                foreign()
+            } else {
+                DownloadError::Io { path: part.display().to_string(), source: e }
+            }
+        })?;
+    let meta = file.metadata().map_err(|e| DownloadError::Io { path: part.display().to_string(), source: e })?;
+    // This process's user owns /proc/self (no unsafe getuid() needed).
+    let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(meta.uid());
+    if !meta.file_type().is_file() || meta.uid() != uid || meta.nlink() != 1 {
+        return Err(foreign());
+    }
+    Ok(file)
 }
 
 /// A finished download.
@@ -68,6 +107,7 @@ pub fn download(
     out: &Path,
     task_id: &str,
     cancel: Option<&AtomicBool>,
+    max_bytes: u64,
     mut progress: impl FnMut(u64, Option<u64>),
 ) -> Result<Downloaded, DownloadError> {
     let part = part_path(out, task_id);
@@ -75,20 +115,21 @@ pub fn download(
         let p = p.display().to_string();
         move |source| DownloadError::Io { path: p.clone(), source }
     };
-    let mut file = OpenOptions::new()
-        .create(true)
-        .append(false)
-        .write(true)
-        .read(true)
-        .truncate(false)
-        .open(&part)
-        .map_err(io(&part))?;
+    let mut file = open_part(&part)?;
     let mut have = file.seek(SeekFrom::End(0)).map_err(io(&part))?;
+    if have > max_bytes {
+        restart(&mut file, &mut have).map_err(io(&part))?;
+    }
     let mut fetched = 0u64;
     let mut attempt = 0;
     loop {
-        match fetch_once(client, url, &mut file, &mut have, &mut fetched, cancel, &mut progress, &part) {
+        match fetch_once(client, url, &mut file, &mut have, &mut fetched, cancel, max_bytes, &mut progress, &part) {
             Ok(()) => break,
+            Err(Fetch::Fatal(e @ DownloadError::TooLarge(..))) => {
+                drop(file);
+                let _ = std::fs::remove_file(&part);
+                return Err(e);
+            }
             Err(Fetch::Transient(msg)) => {
                 attempt += 1;
                 if attempt >= ATTEMPTS {
@@ -131,6 +172,7 @@ fn fetch_once(
     have: &mut u64,
     fetched: &mut u64,
     cancel: Option<&AtomicBool>,
+    max_bytes: u64,
     progress: &mut impl FnMut(u64, Option<u64>),
     part: &Path,
 ) -> Result<(), Fetch> {
@@ -175,6 +217,10 @@ fn fetch_once(
         403 => return Err(Fetch::Fatal(DownloadError::Http(status, " (result URLs expire 24 h after the task ends)"))),
         _ => return Err(Fetch::Fatal(DownloadError::Http(status, ""))),
     };
+    // A declared length over the cap is refused before a byte is written.
+    if let Some(t) = total.filter(|&t| t > max_bytes) {
+        return Err(Fetch::Fatal(DownloadError::TooLarge(t, max_bytes)));
+    }
     progress(*have, total);
     let mut buf = vec![0u8; 256 * 1024];
     loop {
@@ -191,6 +237,10 @@ fn fetch_once(
                 return Err(Fetch::Transient(format!("connection lost after {have} bytes: {e}")));
             }
         };
+        if *have + n as u64 > max_bytes {
+            // An endless (or lying) stream: stop at the cap.
+            return Err(Fetch::Fatal(DownloadError::TooLarge(*have + n as u64, max_bytes)));
+        }
         file.write_all(&buf[..n]).map_err(ioerr)?;
         *have += n as u64;
         *fetched += n as u64;

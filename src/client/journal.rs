@@ -174,6 +174,17 @@ fn entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
     })
 }
 
+/// How long a run waits for another run's hold on the journal before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
 impl Journal {
     /// Opens (creating if needed) `journal.sqlite3` in `dir`.
     pub fn open(dir: &Path) -> Result<Journal, JournalError> {
@@ -185,8 +196,24 @@ impl Journal {
                 Some(format!("cannot create {}: {e}", dir.display())),
             ))
         })?;
-        let conn = Connection::open(&path).map_err(err)?;
-        conn.busy_timeout(Duration::from_secs(30)).map_err(err)?;
+        // Several runs may open a fresh journal at once: switching it to WAL and creating the
+        // tables can then answer SQLITE_BUSY without calling the busy handler. Such an answer
+        // is retried (up to the busy timeout); anything else is an error at once.
+        let started = std::time::Instant::now();
+        loop {
+            match Self::init(&path) {
+                Ok(conn) => return Ok(Journal { conn, path }),
+                Err(e) if is_busy(&e) && started.elapsed() < BUSY_TIMEOUT => {
+                    std::thread::sleep(Duration::from_millis(20 + u64::from(started.elapsed().subsec_nanos() % 50)));
+                }
+                Err(e) => return Err(err(e)),
+            }
+        }
+    }
+
+    fn init(path: &Path) -> Result<Connection, rusqlite::Error> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = FULL;
@@ -217,9 +244,8 @@ impl Journal {
                  uploaded_at INTEGER NOT NULL,
                  PRIMARY KEY (sha256, key_tag, endpoint)
              );",
-        )
-        .map_err(err)?;
-        Ok(Journal { conn, path })
+        )?;
+        Ok(conn)
     }
 
     fn err(&self, source: rusqlite::Error) -> JournalError {

@@ -250,6 +250,8 @@ pub struct Client {
     uploader: Uploader,
     /// Content digests by input, so a file is hashed once per process.
     digests: std::collections::HashMap<String, String>,
+    /// Largest result downloaded.
+    max_download: u64,
 }
 
 /// Attempts of a create refused with 429 (no task was made, so sending again is safe).
@@ -260,7 +262,18 @@ impl Client {
     pub fn new(config: Config) -> Result<Client, SubmitError> {
         let journal = Journal::open(&config.state_dir)?;
         let transport = Transport::new(config).map_err(SubmitError::Network)?;
-        Ok(Client { transport, journal, uploader: Uploader::new(), digests: Default::default() })
+        Ok(Client {
+            transport,
+            journal,
+            uploader: Uploader::new(),
+            digests: Default::default(),
+            max_download: download::DEFAULT_MAX_DOWNLOAD,
+        })
+    }
+
+    /// Sets the largest result [`Client::download`] accepts (default 2 GB).
+    pub fn set_max_download(&mut self, bytes: u64) {
+        self.max_download = bytes;
     }
 
     /// The journal.
@@ -436,10 +449,15 @@ impl Client {
     pub fn query(&self, task_id: &str) -> Result<(TaskResponse, Vec<u8>), TransportError> {
         let path = format!("tasks/{}", url_segment(task_id));
         let answer = self.transport.get(&path, &[])?;
-        let parsed = serde_json::from_slice(&answer.body).map_err(|e| TransportError::Network {
+        let parsed: TaskResponse = serde_json::from_slice(&answer.body).map_err(|e| TransportError::Network {
             message: format!("the task answer could not be read: {e}"),
             maybe_delivered: true,
         })?;
+        // An answer about another task (a broken proxy or cache, a hostile server) must never
+        // be taken for this one's status or result.
+        if let Some(other) = parsed.output.task_id.as_deref().filter(|id| *id != task_id) {
+            return Err(TransportError::WrongTask { asked: task_id.to_string(), answered: other.to_string() });
+        }
         Ok((parsed, answer.body))
     }
 
@@ -498,9 +516,15 @@ impl Client {
         let url = resp
             .video_url()
             .ok_or_else(|| DownloadError::NotVideo("the task answer has no results.video_url".into()))?;
-        let d = download::download(self.transport.plain(), &url, out, task_id, cancel, |done, total| {
-            on(Event::Downloading { done, total })
-        })?;
+        let d = download::download(
+            self.transport.plain(),
+            &url,
+            out,
+            task_id,
+            cancel,
+            self.max_download,
+            |done, total| on(Event::Downloading { done, total }),
+        )?;
         let _ = self.journal.output(task_id, &out.display().to_string(), d.bytes);
         Ok(d)
     }
@@ -529,7 +553,7 @@ fn digest_input(input: &str) -> Result<String, SubmitError> {
         return Ok(hex(&Sha256::digest(format!("url:{input}").as_bytes())));
     }
     let io = |source| SubmitError::Io { path: input.to_string(), source };
-    let mut f = std::fs::File::open(input).map_err(io)?;
+    let mut f = crate::probe::open_regular(Path::new(input)).map_err(io)?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {

@@ -32,6 +32,14 @@ pub enum TransportError {
         /// `Retry-After`, when sent.
         retry_after: Option<Duration>,
     },
+    /// The answer was about another task than the one asked for.
+    #[error("asked for task {asked}, the service answered about task {answered}: the answer is not used")]
+    WrongTask {
+        /// The task asked for.
+        asked: String,
+        /// The task the answer named.
+        answered: String,
+    },
 }
 
 impl TransportError {
@@ -40,6 +48,7 @@ impl TransportError {
         match self {
             TransportError::Network { .. } => true,
             TransportError::Api { error, .. } => matches!(error.http_status, 408 | 429 | 500..=599),
+            TransportError::WrongTask { .. } => false,
         }
     }
 
@@ -47,7 +56,7 @@ impl TransportError {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             TransportError::Api { retry_after, .. } => *retry_after,
-            TransportError::Network { .. } => None,
+            TransportError::Network { .. } | TransportError::WrongTask { .. } => None,
         }
     }
 
@@ -55,7 +64,7 @@ impl TransportError {
     pub fn http_status(&self) -> Option<u16> {
         match self {
             TransportError::Api { error, .. } => Some(error.http_status),
-            TransportError::Network { .. } => None,
+            TransportError::Network { .. } | TransportError::WrongTask { .. } => None,
         }
     }
 
@@ -86,6 +95,8 @@ pub struct ApiAnswer {
 
 /// Most bytes read from an API answer (they are small JSON documents).
 const MAX_API_BODY: u64 = 4 << 20;
+/// Largest error body read (the message, code and request id are at its start).
+pub(crate) const MAX_ERROR_BODY: u64 = 64 << 10;
 
 impl Transport {
     /// Builds both clients. Proxies from the environment are ignored for the API client: the key
@@ -192,7 +203,10 @@ fn read_answer(resp: Response) -> Result<ApiAnswer, TransportError> {
         .find_map(|h| resp.headers().get(*h).and_then(|v| v.to_str().ok()).map(str::to_string));
     let retry_after = retry_after(resp.headers());
     let mut body = Vec::new();
-    resp.take(MAX_API_BODY).read_to_end(&mut body).map_err(|e| TransportError::Network {
+    // An error answer is read only as far as its message could reach: a hostile or broken
+    // server cannot fill memory with an endless error body.
+    let cap = if (200..300).contains(&status) { MAX_API_BODY } else { MAX_ERROR_BODY };
+    resp.take(cap).read_to_end(&mut body).map_err(|e| TransportError::Network {
         message: format!("the answer was cut off: {e}"),
         maybe_delivered: true,
     })?;

@@ -201,7 +201,7 @@ enum PostError {
 
 /// The PostObject form. No credentials of ours.
 fn post_form(t: &Transport, p: &Policy, key: &str, path: &Path, size: u64, name: &str) -> Result<(), PostError> {
-    let file = std::fs::File::open(path).map_err(PostError::Io)?;
+    let file = crate::probe::open_regular(path).map_err(PostError::Io)?;
     let mime = mime_for(name);
     let part = Part::reader_with_length(file, size)
         .file_name(safe_name(name))
@@ -231,7 +231,12 @@ fn post_form(t: &Transport, p: &Policy, key: &str, path: &Path, size: u64, name:
         return Ok(());
     }
     let wait = super::transport::retry_after(resp.headers());
-    let body = resp.text().unwrap_or_default();
+    let body = {
+        use std::io::Read;
+        let mut raw = Vec::new();
+        let _ = resp.take(super::transport::MAX_ERROR_BODY).read_to_end(&mut raw);
+        String::from_utf8_lossy(&raw).into_owned()
+    };
     let code = xml_tag(&body, "Code").unwrap_or_default();
     let message = xml_tag(&body, "Message").unwrap_or_else(|| body.chars().take(200).collect());
     let request_id = xml_tag(&body, "RequestId").map(|r| format!(" (request id {r})")).unwrap_or_default();

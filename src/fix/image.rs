@@ -11,13 +11,25 @@ use image::{DynamicImage, GenericImageView, ImageEncoder, ImageFormat, Rgba, Rgb
 
 use super::plan::{Anchor, FixPlan, FixSpec, Op};
 use super::{saliency, FixError};
-use crate::probe::Format;
+use crate::probe::{Format, MediaFacts};
 use crate::rules::Limits;
 
 /// Largest side decoded.
 const MAX_SIDE: u32 = 30_000;
-/// Largest decoder allocation.
-const MAX_ALLOC: u64 = 1536 * 1024 * 1024;
+
+/// The most memory one image fix may use by default (`--max-decode-memory`).
+pub const DEFAULT_MAX_DECODE_BYTES: u64 = 1 << 30;
+
+/// What fixing this image takes in memory at its peak, from its header alone: what decoding
+/// takes ([`MediaFacts::decode_memory_estimate`]), a second copy of the picture (orientation,
+/// conversion to 8 bits, padding), and the output side (resampling and encoding, at most the
+/// 4096 px limit). Deliberately on the high side: the decision is made before a byte is
+/// allocated, and a wrong "fits" would be a broken promise.
+pub fn fix_memory_estimate(facts: &MediaFacts) -> Option<u64> {
+    let decode = facts.decode_memory_estimate()?;
+    let output = 4096 * 4096 * 4 * 3;
+    decode.checked_add(facts.picture_bytes()?)?.checked_add(output)
+}
 
 /// What the image executor wrote.
 pub(crate) struct Encoded {
@@ -34,8 +46,28 @@ pub(crate) struct Encoded {
 }
 
 /// Runs `plan` on `input` and returns the encoded picture and the changes made, for people.
-pub(crate) fn run(input: &Path, plan: &FixPlan, spec: &FixSpec) -> Result<(Encoded, Vec<String>), FixError> {
-    let data = std::fs::read(input).map_err(|e| FixError::Io(format!("{}: {e}", input.display())))?;
+pub(crate) fn run(
+    input: &Path,
+    facts: &MediaFacts,
+    plan: &FixPlan,
+    spec: &FixSpec,
+) -> Result<(Encoded, Vec<String>), FixError> {
+    // Decided from the header, before anything is read or allocated.
+    let budget = spec.max_decode_bytes.unwrap_or(DEFAULT_MAX_DECODE_BYTES);
+    let need = fix_memory_estimate(facts).unwrap_or(u64::MAX);
+    if need > budget {
+        let (w, h) = (facts.width.unwrap_or(0), facts.height.unwrap_or(0));
+        let coding = facts.coding.as_deref().map(|c| format!("{c} ")).unwrap_or_default();
+        return Err(FixError::Unfixable(format!(
+            "fixing this {w}x{h} {coding}{} needs about {:.1} GB of memory, over the {:.1} GB allowed \
+             (--max-decode-memory raises it)",
+            facts.format.name().to_ascii_uppercase(),
+            need as f64 / 1e9,
+            budget as f64 / 1e9
+        )));
+    }
+    let data =
+        crate::probe::read_regular(input, budget).map_err(|e| FixError::Io(format!("{}: {e}", input.display())))?;
     let mut changes = Vec::new();
     let mut img = DynamicImage::new_rgb8(1, 1);
     let target = plan.ops.iter().find_map(|op| match op {
@@ -51,7 +83,7 @@ pub(crate) fn run(input: &Path, plan: &FixPlan, spec: &FixSpec) -> Result<(Encod
                 return Err(FixError::Failed("not an image operation".into()))
             }
             Op::Decode { format, animated } => {
-                img = decode(&data, format)?;
+                img = decode(&data, format, budget)?;
                 if *animated {
                     changes.push(format!(
                         "kept the first frame of the animated {} (the API uses one picture)",
@@ -200,7 +232,7 @@ fn flatten(img: &DynamicImage, bg: [u8; 3]) -> DynamicImage {
     DynamicImage::ImageRgb8(out)
 }
 
-fn decode(data: &[u8], format: &str) -> Result<DynamicImage, FixError> {
+fn decode(data: &[u8], format: &str, max_alloc: u64) -> Result<DynamicImage, FixError> {
     let fmt = match format {
         "jpeg" => ImageFormat::Jpeg,
         "png" => ImageFormat::Png,
@@ -213,7 +245,7 @@ fn decode(data: &[u8], format: &str) -> Result<DynamicImage, FixError> {
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);
-    limits.max_alloc = Some(MAX_ALLOC);
+    limits.max_alloc = Some(max_alloc);
     let mut reader = image::ImageReader::with_format(Cursor::new(data), fmt);
     reader.limits(limits);
     let decoder = reader.into_decoder().map_err(|e| FixError::Unfixable(format!("cannot decode the image: {e}")))?;

@@ -6,7 +6,7 @@
 //! Images are handled in process; video work (remux, trim, re-encode, loop, audio to AAC) runs in
 //! the FFmpeg helper ([`crate::av`]).
 
-mod image;
+pub(crate) mod image;
 mod mp4_edit;
 pub mod plan;
 mod saliency;
@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+pub use image::{fix_memory_estimate, DEFAULT_MAX_DECODE_BYTES};
 pub use plan::{fit, plan, Anchor, AspectMode, FixPlan, FixSpec, Geometry, Op};
 
 use crate::av;
@@ -196,7 +197,7 @@ fn execute(
             }
             ([op @ Op::Reencode { .. }], Kind::Video) => reencode(input, tmp, op, facts, spec, ctl, expected)?,
             (_, Kind::Image) => {
-                let (encoded, changes) = image::run(input, &plan, spec)?;
+                let (encoded, changes) = image::run(input, facts, &plan, spec)?;
                 std::fs::write(tmp, &encoded.bytes)
                     .map_err(|e| FixError::Io(format!("writing {}: {e}", tmp.display())))?;
                 *expected = Expected {
@@ -565,15 +566,10 @@ fn write_checked(
     expected: &mut Expected,
     produce: impl FnOnce(&Path, &mut Expected) -> Result<(), FixError>,
 ) -> Result<(MediaFacts, Vec<Finding>), FixError> {
-    let dir = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let io = |e: std::io::Error| FixError::Io(format!("writing {}: {e}", output.display()));
-    // Ordinary file permissions (tempfile's default is 0600); the umask still applies.
-    let tmp = tempfile::Builder::new()
-        .prefix(".wanprep-")
-        .suffix(".part")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
-        .tempfile_in(dir)
-        .map_err(io)?;
+    // Random name, created exclusively, locked while it lives; leftovers of a killed run for
+    // the same output are removed first.
+    let tmp = crate::fsutil::temp_beside(output).map_err(io)?;
     produce(tmp.path(), expected)?;
     // Written by path (FFmpeg, fs::copy): reopen to flush what landed there.
     std::fs::File::open(tmp.path()).and_then(|f| f.sync_all()).map_err(io)?;
@@ -589,9 +585,7 @@ fn write_checked(
     }
     let persisted = if force { tmp.persist(output).map(|_| ()) } else { tmp.persist_noclobber(output).map(|_| ()) };
     persisted.map_err(|e| io(e.error))?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
+    crate::fsutil::sync_dir(output);
     Ok((media, findings))
 }
 

@@ -78,6 +78,9 @@ pub struct FixSpec {
     /// Video: play a clip shorter than the minimum duration again from its start until it
     /// reaches it (`--extend loop`); without it such a clip cannot be fixed.
     pub extend_loop: bool,
+    /// The most memory one image fix may take (decided from the header, before decoding);
+    /// `None` = 1 GiB.
+    pub max_decode_bytes: Option<u64>,
 }
 
 /// One operation of a plan, in the order it runs.

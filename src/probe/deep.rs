@@ -31,36 +31,36 @@ pub(crate) fn decode_bytes(data: &[u8], facts: &mut MediaFacts) -> io::Result<()
             Ok(())
         }
         Kind::Video if matches!(facts.format.name(), "mp4" | "mov" | "avi") => {
-            // FFmpeg reads files: spill to a private temporary file, removed on drop.
-            let dir = std::env::temp_dir();
-            let path =
-                dir.join(format!("wanprep-deep-{}-{:x}.{}", std::process::id(), data.len(), facts.format.name()));
-            let guard = TempFile(path.clone());
-            std::fs::write(&guard.0, data)?;
-            decode_video(&path, facts)
+            // FFmpeg reads files: spill to a private temporary file (random name, created
+            // exclusively, mode 0600, removed on drop), never a predictable path.
+            use std::io::Write;
+            let mut tmp = tempfile::Builder::new()
+                .prefix("wanprep-deep-")
+                .suffix(&format!(".{}", facts.format.name()))
+                .tempfile()?;
+            tmp.write_all(data)?;
+            tmp.as_file().sync_data()?;
+            decode_video(tmp.path(), facts)
         }
         _ => Ok(()),
     }
 }
 
-struct TempFile(std::path::PathBuf);
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
 fn decode_image(path: &Path, facts: &mut MediaFacts) -> io::Result<()> {
-    if facts.size_bytes > MAX_DECODE_FILE {
+    if facts.size_bytes > MAX_DECODE_FILE || facts.decode_memory_estimate().is_none_or(|n| n > MAX_DECODE_ALLOC) {
         return Ok(());
     }
-    let data = std::fs::read(path)?;
+    let data = super::source::read_regular(path, MAX_DECODE_FILE)?;
     decode_image_data(&data, facts);
     Ok(())
 }
 
 fn decode_image_data(data: &[u8], facts: &mut MediaFacts) {
+    // Decided from the header before the decoder allocates: an image whose decoding would
+    // take more than the cap is not decoded (its size already breaks the rules).
+    if facts.decode_memory_estimate().is_none_or(|n| n > MAX_DECODE_ALLOC) {
+        return;
+    }
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_DECODE_SIDE);
     limits.max_image_height = Some(MAX_DECODE_SIDE);

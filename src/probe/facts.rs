@@ -180,6 +180,52 @@ impl MediaFacts {
         self.display_height = Some(dh);
     }
 
+    /// Memory that decoding this image takes, from its header alone: the decoded picture
+    /// (channels × bytes per sample, palettes expanded to RGBA) plus, for a progressive JPEG,
+    /// the coefficient buffers held until the last scan (two bytes per sample of each
+    /// component). `None` when the size is unknown.
+    pub fn decode_memory_estimate(&self) -> Option<u64> {
+        let (w, h) = (u64::from(self.width?), u64::from(self.height?));
+        let pixels = w.checked_mul(h)?;
+        let channels: u64 = match (self.format, self.color_type.as_deref()) {
+            (Format::Jpeg, Some("gray")) => 1,
+            (Format::Jpeg, Some("cmyk")) => 4,
+            (Format::Jpeg, _) => 3,
+            (Format::Png, Some("gray")) => 1,
+            (Format::Png, Some("gray-alpha")) => 2,
+            (Format::Png, Some("rgb")) => 3,
+            _ => 4,
+        };
+        let sixteen = self.bit_depth.is_some_and(|d| d > 8) && self.format != Format::Jpeg;
+        let picture = pixels.checked_mul(channels * if sixteen { 2 } else { 1 })?;
+        let coefficients = if self.format == Format::Jpeg && self.coding.as_deref() == Some("progressive") {
+            pixels.checked_mul(channels.min(3) * 2)?
+        } else {
+            0
+        };
+        // The JPEG decoder fills its own buffer, which is then copied; WebP's lossy decoder
+        // holds its YUV planes beside the RGBA picture.
+        let working = match self.format {
+            Format::Jpeg => picture,
+            Format::Webp => pixels.checked_mul(3)? / 2,
+            _ => 0,
+        };
+        picture.checked_add(coefficients)?.checked_add(working)
+    }
+
+    /// The decoded picture alone at 8 bits per sample (what one more copy of it costs), from
+    /// the header.
+    pub fn picture_bytes(&self) -> Option<u64> {
+        let (w, h) = (u64::from(self.width?), u64::from(self.height?));
+        let channels = match self.color_type.as_deref() {
+            Some("gray") => 1,
+            Some("gray-alpha") => 2,
+            Some("rgb") | Some("ycbcr") => 3,
+            _ => 4,
+        };
+        w.checked_mul(h)?.checked_mul(channels)
+    }
+
     /// Records the first integrity problem found (later ones are usually consequences).
     pub(crate) fn flag(&mut self, problem: impl Into<String>) {
         if self.integrity_problem.is_none() {

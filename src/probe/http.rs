@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::net::{IpAddr, ToSocketAddrs};
 use std::sync::Once;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::header::{ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION, RANGE};
@@ -38,6 +38,9 @@ pub struct HttpOptions {
     pub retries: u32,
     /// First backoff delay (doubled per attempt, jittered, capped at 2 s).
     pub backoff: Duration,
+    /// Time allowed for everything one URL takes (all requests, redirects, retries and body
+    /// reads): a server that sends a byte a second cannot hold a check for longer.
+    pub deadline: Duration,
 }
 
 impl Default for HttpOptions {
@@ -48,6 +51,7 @@ impl Default for HttpOptions {
             max_redirects: 5,
             retries: 2,
             backoff: Duration::from_millis(200),
+            deadline: Duration::from_secs(60),
         }
     }
 }
@@ -66,6 +70,17 @@ impl HttpOptions {
         self.backoff = backoff;
         self
     }
+
+    /// Sets the total time allowed per URL.
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
+    }
+}
+
+/// The error for a URL that took longer than its deadline.
+fn past_deadline(opts: &HttpOptions) -> String {
+    format!("the URL took longer than the {:.0} s allowed (--url-timeout raises it)", opts.deadline.as_secs_f64())
 }
 
 /// A host met on the way to the resource, with the addresses it resolved to.
@@ -162,6 +177,7 @@ pub fn client(opts: &HttpOptions) -> Result<Client, NetworkError> {
 /// Asks for a resource's headers, following redirects (each recorded and re-checked).
 /// `max_body` bounds how much of a body is ever read (the size limit + 1).
 pub fn open(url: &str, opts: &HttpOptions, max_body: u64) -> Result<Opened, NetworkError> {
+    let deadline_at = Instant::now() + opts.deadline;
     let client = client(opts)?;
     let mut facts = RemoteFacts::default();
     let mut current = Url::parse(url).map_err(|e| NetworkError(format!("not a valid URL: {e}")))?;
@@ -176,7 +192,7 @@ pub fn open(url: &str, opts: &HttpOptions, max_body: u64) -> Result<Opened, Netw
                 client.request(Method::HEAD, current.clone())
             }
         };
-        let resp = send(&request, opts, &mut facts)?;
+        let resp = send(&request, opts, &mut facts, deadline_at)?;
         let status = resp.status();
         facts.status = status.as_u16();
         if status.is_redirection() {
@@ -229,7 +245,7 @@ pub fn open(url: &str, opts: &HttpOptions, max_body: u64) -> Result<Opened, Netw
             (header_u64(&resp, CONTENT_LENGTH), mode)
         };
         facts.content_length = length;
-        return HttpSource::new(client, current, length, facts, max_body, opts.clone(), mode)
+        return HttpSource::new(client, current, length, facts, max_body, opts.clone(), mode, deadline_at)
             .map(|s| Opened::Readable(Box::new(s)));
     }
 }
@@ -260,16 +276,25 @@ fn resolve_host(url: &Url, facts: &mut RemoteFacts) -> Result<(), NetworkError> 
     Ok(())
 }
 
-/// Sends a request, retrying transient failures with jittered exponential backoff.
+/// Sends a request, retrying transient failures with jittered exponential backoff, never past
+/// `deadline_at` (the request's own timeout, body included, is cut to what is left).
 fn send(
     build: &dyn Fn() -> RequestBuilder,
     opts: &HttpOptions,
     facts: &mut RemoteFacts,
+    deadline_at: Instant,
 ) -> Result<Response, NetworkError> {
     let mut attempt = 0;
     loop {
+        let left = deadline_at.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(NetworkError(past_deadline(opts)));
+        }
         facts.requests += 1;
-        let outcome = build().send();
+        let outcome = build().timeout(left.min(opts.read_timeout.max(opts.connect_timeout))).send();
+        if outcome.as_ref().is_err_and(|e| e.is_timeout()) && Instant::now() >= deadline_at {
+            return Err(NetworkError(past_deadline(opts)));
+        }
         let retryable = match &outcome {
             Ok(r) => matches!(r.status().as_u16(), 502..=504),
             Err(e) => e.is_connect() || e.is_timeout() || e.is_request() || e.is_body(),
@@ -277,7 +302,7 @@ fn send(
         if !retryable || attempt >= opts.retries {
             return outcome.map_err(|e| NetworkError(describe(&e)));
         }
-        std::thread::sleep(backoff(opts.backoff, attempt));
+        std::thread::sleep(backoff(opts.backoff, attempt).min(deadline_at.saturating_duration_since(Instant::now())));
         attempt += 1;
     }
 }
@@ -354,9 +379,11 @@ pub struct HttpSource {
     max_body: u64,
     opts: HttpOptions,
     facts: RemoteFacts,
+    deadline_at: Instant,
 }
 
 impl HttpSource {
+    #[allow(clippy::too_many_arguments)]
     fn new(
         client: Client,
         url: Url,
@@ -365,9 +392,19 @@ impl HttpSource {
         max_body: u64,
         opts: HttpOptions,
         mode: Mode,
+        deadline_at: Instant,
     ) -> Result<Self, NetworkError> {
-        let mut src =
-            HttpSource { client, url, len: length.unwrap_or(0), mode, blocks: BTreeMap::new(), max_body, opts, facts };
+        let mut src = HttpSource {
+            client,
+            url,
+            len: length.unwrap_or(0),
+            mode,
+            blocks: BTreeMap::new(),
+            max_body,
+            opts,
+            facts,
+            deadline_at,
+        };
         if length.is_none() {
             // No declared length: stream the body (at most the budget, keeping only the first
             // block) to learn it; the parsers' reads then stream it again as needed.
@@ -410,13 +447,19 @@ impl HttpSource {
         let url = self.url.clone();
         let client = self.client.clone();
         let build = || client.get(url.clone()).header(RANGE, format!("bytes={start}-{end}"));
-        let resp = send(&build, &self.opts, &mut self.facts).map_err(std::io::Error::other)?;
+        let resp = send(&build, &self.opts, &mut self.facts, self.deadline_at).map_err(std::io::Error::other)?;
         match resp.status() {
             StatusCode::PARTIAL_CONTENT => {
                 self.facts.range_supported = true;
                 let want = end - start + 1;
                 let mut body = Vec::with_capacity(want.min(64 * BLOCK) as usize);
-                let n = resp.take(want).read_to_end(&mut body).unwrap_or(body.len());
+                let n = match resp.take(want).read_to_end(&mut body) {
+                    Ok(n) => n,
+                    Err(_) if Instant::now() >= self.deadline_at => {
+                        return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, past_deadline(&self.opts)))
+                    }
+                    Err(_) => body.len(),
+                };
                 self.facts.bytes_fetched += n as u64;
                 self.store(start, &body);
                 Ok(())
@@ -450,7 +493,7 @@ impl HttpSource {
             let url = self.url.clone();
             let client = self.client.clone();
             let build = || client.get(url.clone());
-            let resp = send(&build, &self.opts, &mut self.facts).map_err(std::io::Error::other)?;
+            let resp = send(&build, &self.opts, &mut self.facts, self.deadline_at).map_err(std::io::Error::other)?;
             if !resp.status().is_success() {
                 return Err(std::io::Error::other(format!("GET answered HTTP {}", resp.status().as_u16())));
             }
@@ -468,10 +511,17 @@ impl HttpSource {
             let piece = (boundary.min(until) - start) as usize;
             let mut filled = 0usize;
             while filled < piece {
+                if Instant::now() >= self.deadline_at {
+                    return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, past_deadline(&self.opts)));
+                }
                 match resp.read(&mut piece_buf[filled..piece]) {
                     Ok(0) => break,
                     Ok(n) => filled += n,
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    // The deadline ran out while reading: that is not the body's end.
+                    Err(_) if Instant::now() >= self.deadline_at => {
+                        return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, past_deadline(&self.opts)))
+                    }
                     Err(_) => break, // a cut body: what arrived is what there is
                 }
             }

@@ -286,6 +286,14 @@ fn parse_trak<'a>(data: &'a [u8], t: &mut Track<'a>, depth: usize) -> PResult<()
             b"stsd" => {
                 let (_, _, mut b) = full_box(body, "the stsd box")?;
                 let count = b.u32be()?;
+                // Each entry is a box of at least 8 bytes: a count the box cannot hold is damage
+                // (FFmpeg refuses such a file).
+                if u64::from(count).saturating_mul(8) > b.remaining() as u64 {
+                    return malformed(format!(
+                        "the stsd box lists {count} sample entries but holds {} bytes",
+                        b.remaining()
+                    ));
+                }
                 if count > 0 && t.entry.is_none() {
                     let rest = b.rest();
                     let mut first = None;
@@ -298,7 +306,14 @@ fn parse_trak<'a>(data: &'a [u8], t: &mut Track<'a>, depth: usize) -> PResult<()
                     t.entry = first;
                 }
             }
-            b"stts" => t.stts = Some(body),
+            b"stts" => {
+                let (_, _, mut b) = full_box(body, "the stts box")?;
+                let count = b.u32be()?;
+                if u64::from(count).saturating_mul(8) > b.remaining() as u64 {
+                    return malformed(format!("the stts box lists {count} entries but holds {} bytes", b.remaining()));
+                }
+                t.stts = Some(body);
+            }
             b"stsc" => t.stsc = Some(body),
             b"stsz" => t.stsz = Some(body),
             b"stz2" => t.stz2 = Some(body),

@@ -27,7 +27,7 @@ use std::path::Path;
 
 pub use facts::MediaFacts;
 pub use sniff::{sniff, Format, Kind};
-pub use source::{ByteSource, FileSource, MemorySource};
+pub use source::{open_regular, read_regular, ByteSource, FileSource, MemorySource};
 
 use reader::{ParseError, Reader};
 

@@ -33,14 +33,13 @@ pub struct FileSource {
 }
 
 impl FileSource {
-    /// Opens `path` read-only.
+    /// Opens `path` read-only. Only regular files (or symbolic links to them) are read: a
+    /// FIFO, a device or a socket is refused at once — opened without blocking, so a FIFO with
+    /// no writer cannot hang the caller.
     pub fn open(path: &Path) -> io::Result<Self> {
-        let file = File::open(path)?;
-        let meta = file.metadata()?;
-        if meta.is_dir() {
-            return Err(io::Error::new(io::ErrorKind::IsADirectory, "is a directory"));
-        }
-        Ok(Self { file, len: meta.len(), bytes_read: 0 })
+        let file = open_regular(path)?;
+        let len = file.metadata()?.len();
+        Ok(Self { file, len, bytes_read: 0 })
     }
 }
 
@@ -70,6 +69,51 @@ impl ByteSource for FileSource {
     fn bytes_read(&self) -> u64 {
         self.bytes_read
     }
+}
+
+/// Opens a regular file for reading (following symbolic links), refusing anything else before
+/// a read can block on it.
+pub fn open_regular(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path)?;
+    let kind = file.metadata()?.file_type();
+    if kind.is_file() {
+        return Ok(file);
+    }
+    use std::os::unix::fs::FileTypeExt;
+    let what = if kind.is_dir() {
+        return Err(io::Error::new(io::ErrorKind::IsADirectory, "is a directory"));
+    } else if kind.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    };
+    Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{what}: wanprep reads only regular files")))
+}
+
+/// The whole of a regular file, refused when it is longer than `cap` bytes (checked before
+/// anything is allocated).
+pub fn read_regular(path: &Path, cap: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = open_regular(path)?;
+    let len = file.metadata()?.len();
+    if len > cap {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{len} bytes is more than the {cap} bytes this step reads into memory"),
+        ));
+    }
+    let mut data = Vec::with_capacity(len as usize);
+    // Never more than the cap, even if the file grows meanwhile.
+    file.take(cap + 1).read_to_end(&mut data)?;
+    if data.len() as u64 > cap {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "the file grew past the size read into memory"));
+    }
+    Ok(data)
 }
 
 /// Bytes in memory (tests, fuzzing, data already downloaded).

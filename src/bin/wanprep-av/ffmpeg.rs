@@ -38,10 +38,30 @@ fn init() {
     });
 }
 
+/// A local path as FFmpeg must see it: through the `file:` protocol, so a name like
+/// `concat:other.mkv` or `http://…` is a file name, never a protocol that reads something else.
+fn file_url(path: &Path) -> Result<String, String> {
+    let s = path.to_str().ok_or("the path is not valid UTF-8, which FFmpeg cannot open")?;
+    Ok(format!("file:{s}"))
+}
+
+/// Opens a local file for demuxing: `file:` only (the protocol whitelist refuses any other,
+/// also for files a demuxer would open by itself, such as an HLS playlist's segments).
+fn open_input(path: &Path) -> Result<ff::format::context::Input, String> {
+    let mut opts = ff::Dictionary::new();
+    opts.set("protocol_whitelist", "file");
+    ff::format::input_with_dictionary(&file_url(path)?, opts).map_err(|e| format!("FFmpeg cannot open the file: {e}"))
+}
+
+/// Creates the output file through the `file:` protocol.
+fn open_output(path: &Path, container: Container) -> Result<ff::format::context::Output, String> {
+    ff::format::output_as(&file_url(path)?, container.muxer()).map_err(|e| format!("cannot create the output: {e}"))
+}
+
 /// The best video stream's facts, as FFmpeg's demuxer sees them.
 pub fn probe(path: &Path) -> Result<StreamInfo, String> {
     init();
-    let ictx = ff::format::input(path).map_err(|e| format!("FFmpeg cannot open the file: {e}"))?;
+    let ictx = open_input(path)?;
     let stream = ictx.streams().best(ff::media::Type::Video).ok_or("FFmpeg finds no video stream")?;
     let params = stream.parameters();
     #[allow(unsafe_code)]
@@ -87,7 +107,7 @@ pub fn probe(path: &Path) -> Result<StreamInfo, String> {
 /// Returns a human-readable reason on failure.
 pub fn decode_first_and_last_frames(path: &Path) -> Result<(), String> {
     init();
-    let mut ictx = ff::format::input(path).map_err(|e| format!("FFmpeg cannot open the file: {e}"))?;
+    let mut ictx = open_input(path)?;
     let stream = ictx.streams().best(ff::media::Type::Video).ok_or("FFmpeg finds no video stream")?;
     let index = stream.index();
     let ctx = ff::codec::Context::from_parameters(stream.parameters()).map_err(|e| e.to_string())?;
@@ -119,7 +139,7 @@ const MAX_FRAMES: u32 = 64;
 /// with square pixels, in stored orientation, as RGB.
 pub fn frames(path: &Path, count: u32, max_side: u32) -> Result<Vec<wanprep::av::Picture>, String> {
     init();
-    let mut ictx = ff::format::input(path).map_err(|e| format!("FFmpeg cannot open the file: {e}"))?;
+    let mut ictx = open_input(path)?;
     let stream = ictx.streams().best(ff::media::Type::Video).ok_or("FFmpeg finds no video stream")?;
     let (index, tb) = (stream.index(), stream.time_base());
     let ctx = ff::codec::Context::from_parameters(stream.parameters()).map_err(|e| e.to_string())?;
@@ -310,7 +330,7 @@ pub fn remux(
     end_s: Option<f64>,
 ) -> Result<Remuxed, String> {
     init();
-    let mut ictx = ff::format::input(input).map_err(|e| format!("FFmpeg cannot open the file: {e}"))?;
+    let mut ictx = open_input(input)?;
     let duration = ictx.duration() as f64 / f64::from(ff::ffi::AV_TIME_BASE);
     if end_s.is_none() && ictx.duration() > 0 && duration > max_duration_s {
         return Err(format!("{duration:.2} s is longer than {max_duration_s} s: it needs trimming (--duration)"));
@@ -323,8 +343,7 @@ pub fn remux(
         return Err(format!("the {video_id:?} video must be re-encoded to H.264, which this build cannot do yet"));
     }
     let audio = ictx.streams().best(ff::media::Type::Audio).map(|s| (s.index(), s.parameters().id()));
-    let mut octx =
-        ff::format::output_as(output, container.muxer()).map_err(|e| format!("cannot create the output: {e}"))?;
+    let mut octx = open_output(output, container)?;
     let mut map: Vec<Option<usize>> = vec![None; ictx.nb_streams() as usize];
     let mut copied_audio = None;
     let mut dropped_audio = None;
@@ -445,7 +464,7 @@ pub fn reencode(input: &Path, output: &Path, container: Container, r: &Reencode)
     fn e(what: &'static str) -> impl Fn(ff::Error) -> String {
         move |err| format!("{what}: {err}")
     }
-    let mut ictx = ff::format::input(input).map_err(e("FFmpeg cannot open the file"))?;
+    let mut ictx = open_input(input)?;
     let duration = ictx.duration() as f64 / f64::from(ff::ffi::AV_TIME_BASE);
     let ist = ictx.streams().best(ff::media::Type::Video).ok_or("no video stream")?;
     let (vi, in_tb) = (ist.index(), ist.time_base());
@@ -467,7 +486,7 @@ pub fn reencode(input: &Path, output: &Path, container: Container, r: &Reencode)
         .best(ff::media::Type::Audio)
         .map(|s| (s.index(), s.parameters().id(), s.time_base(), s.parameters()));
 
-    let mut octx = ff::format::output_as(output, container.muxer()).map_err(e("cannot create the output"))?;
+    let mut octx = open_output(output, container)?;
     let global_header = octx.format().flags().contains(ff::format::Flags::GLOBAL_HEADER);
     let codec = ff::encoder::find_by_name("libx264").ok_or("this FFmpeg has no libx264")?;
     let mut ost = octx.add_stream(codec).map_err(e("cannot add the video stream"))?;
