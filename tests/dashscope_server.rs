@@ -73,6 +73,14 @@ pub struct Knobs {
     pub redirect_queries: AtomicBool,
     /// The storage host answers the next form POST with "Policy expired".
     pub expire_policy_once: AtomicBool,
+    /// Results are an endless body with no length.
+    pub endless_result: AtomicBool,
+    /// Results declare this many bytes (and send the real file).
+    pub result_declares: std::sync::atomic::AtomicU64,
+    /// The storage host answers form POSTs 500 with an endless body.
+    pub endless_upload_error: AtomicBool,
+    /// Queries answer about another task than the one asked for.
+    pub wrong_task: AtomicBool,
 }
 
 #[derive(Default)]
@@ -343,6 +351,13 @@ fn query_task(state: &Arc<Inner>, id: &str) -> Response<Body> {
             api_error(500, "InternalError", "An internal error has occured, please try again later.")
         };
     }
+    if k.wrong_task.load(Ordering::SeqCst) {
+        return json(
+            200,
+            serde_json::json!({"request_id": "req-q", "output": {"task_id": "someone-elses-task", "task_status": "SUCCEEDED",
+                "results": {"video_url": "http://127.0.0.1:9/stolen.mp4"}}}),
+        );
+    }
     let mut tasks = state.tasks.lock().unwrap();
     let Some(task) = tasks.get_mut(id) else {
         return json(
@@ -422,6 +437,11 @@ async fn storage_handler(State(state): State<Arc<Inner>>, req: Request) -> Respo
 }
 
 async fn post_object(state: &Arc<Inner>, mut form: Multipart) -> Response<Body> {
+    if state.knobs.endless_upload_error.load(Ordering::SeqCst) {
+        let mut r = crate::http_server::endless();
+        *r.status_mut() = axum::http::StatusCode::INTERNAL_SERVER_ERROR;
+        return r;
+    }
     let mut fields: Vec<(String, String)> = Vec::new();
     let mut file: Option<Vec<u8>> = None;
     loop {
@@ -476,7 +496,22 @@ async fn post_object(state: &Arc<Inner>, mut form: Multipart) -> Response<Body> 
 }
 
 async fn result(state: &Arc<Inner>, headers: &HeaderMap) -> Response<Body> {
+    if state.knobs.endless_result.load(Ordering::SeqCst) {
+        return crate::http_server::endless();
+    }
     let data = std::fs::read(&state.result_file).unwrap();
+    let declared = state.knobs.result_declares.load(Ordering::SeqCst);
+    if declared > 0 {
+        // A stream, so the declared length is sent as it is; after the real bytes it stalls
+        // (ending short of the declared length would make the server drop the connection).
+        use futures_util::StreamExt;
+        let body = stream::iter([Ok::<_, std::io::Error>(Bytes::from(data))]).chain(stream::pending());
+        return Response::builder()
+            .status(200)
+            .header(header::CONTENT_LENGTH, declared)
+            .body(Body::from_stream(body))
+            .unwrap();
+    }
     let len = data.len();
     let start = headers
         .get(header::RANGE)

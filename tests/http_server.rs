@@ -13,6 +13,8 @@
 //! | `/slow/MS/F` | waits MS milliseconds before answering, then as `/range/F` |
 //! | `/flaky/F` | the first request for F answers 503, later ones as `/range/F` |
 //! | `/status/CODE` | answers CODE |
+//! | `/drip/MS/F` | headers at once (the whole length declared, `Range` ignored), then one body byte every MS milliseconds |
+//! | `/endless` | 200 with no length and a body that never ends |
 //!
 //! Body bytes sent and requests (HEAD and GET separately) are counted.
 
@@ -138,6 +140,29 @@ async fn handle(State(stats): State<Arc<Stats>>, method: Method, uri: Uri, heade
         }
         "badlen" => serve(&stats, &method, &headers, rest, Serve { extra_len: 1000, ..Serve::default() }),
         "cut" => serve(&stats, &method, &headers, rest, Serve { ignore_range: true, cut: true, ..Serve::default() }),
+        "drip" => {
+            let (ms, rest) = rest.split_once('/').unwrap_or(("1000", ""));
+            let Some(data) = fixture(&stats.root, rest) else { return status(404) };
+            let pause = Duration::from_millis(ms.parse().unwrap_or(1000));
+            let b = Response::builder().status(200).header(header::CONTENT_LENGTH, data.len());
+            if method == Method::HEAD {
+                return b.body(Body::empty()).unwrap();
+            }
+            let stats2 = stats.clone();
+            let body = stream::unfold((data, 0usize), move |(data, i)| {
+                let stats = stats2.clone();
+                async move {
+                    if i >= data.len() {
+                        return None;
+                    }
+                    tokio::time::sleep(pause).await;
+                    stats.body_bytes.fetch_add(1, Ordering::SeqCst);
+                    Some((Ok::<_, std::io::Error>(Bytes::copy_from_slice(&data[i..i + 1])), (data, i + 1)))
+                }
+            });
+            b.body(Body::from_stream(body)).unwrap()
+        }
+        "endless" => endless(),
         _ => status(404),
     }
 }
@@ -222,6 +247,13 @@ fn parse_range(v: &str) -> Option<(u64, Option<u64>)> {
 
 /// A body that sends `first`, pauses (so the headers and those bytes reach the client), then
 /// fails: the connection closes mid-body.
+/// A 200 answer whose body never ends (64 KiB pieces of zeros, as fast as they are read).
+pub fn endless() -> Response<Body> {
+    let body =
+        stream::unfold((), |()| async { Some((Ok::<_, std::io::Error>(Bytes::from(vec![0u8; 64 * 1024])), ())) });
+    Response::builder().status(200).body(Body::from_stream(body)).unwrap()
+}
+
 pub fn cut_after(first: Bytes) -> Body {
     Body::from_stream(stream::unfold(0u8, move |step| {
         let first = first.clone();

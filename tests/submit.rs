@@ -12,25 +12,26 @@ use crate::util::{code, fixture};
 const IMAGE: &str = "image/ok_800x600.jpg";
 const VIDEO: &str = "video/ok_640x360_3s.mp4";
 
-struct Env {
-    stand: Stand,
-    dir: tempfile::TempDir,
+/// A stand-in service and a private folder (HOME, journal, outputs), shared with the safety tests.
+pub(crate) struct Env {
+    pub(crate) stand: Stand,
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl Env {
-    fn new() -> Env {
+    pub(crate) fn new() -> Env {
         Env { stand: Stand::start(), dir: tempfile::tempdir().unwrap() }
     }
 
-    fn state(&self) -> PathBuf {
+    pub(crate) fn state(&self) -> PathBuf {
         self.dir.path().join("state")
     }
 
-    fn out(&self) -> PathBuf {
+    pub(crate) fn out(&self) -> PathBuf {
         self.dir.path().join("result.mp4")
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_wanprep"));
         c.args(args)
             .current_dir(self.dir.path())
@@ -43,13 +44,13 @@ impl Env {
     }
 
     /// Runs wanprep and checks that the key appears in none of its output.
-    fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         let o = self.command(args).output().expect("run wanprep");
         assert_no_key(&o);
         o
     }
 
-    fn submit_args(&self, extra: &[&str]) -> Vec<String> {
+    pub(crate) fn submit_args(&self, extra: &[&str]) -> Vec<String> {
         let mut v: Vec<String> = vec![
             "submit".into(),
             "--image".into(),
@@ -67,29 +68,29 @@ impl Env {
         v
     }
 
-    fn submit(&self, extra: &[&str]) -> Output {
+    pub(crate) fn submit(&self, extra: &[&str]) -> Output {
         let o = self.submit_command(extra).output().expect("run wanprep");
         assert_no_key(&o);
         o
     }
 
     /// The submit command of `submit_args`, to adjust before running.
-    fn submit_command(&self, extra: &[&str]) -> Command {
+    pub(crate) fn submit_command(&self, extra: &[&str]) -> Command {
         let args = self.submit_args(extra);
         self.command(&args.iter().map(String::as_str).collect::<Vec<_>>())
     }
 
     /// Starts a submit in the background (for the kill tests), output discarded.
-    fn spawn_submit(&self, extra: &[&str]) -> std::process::Child {
+    pub(crate) fn spawn_submit(&self, extra: &[&str]) -> std::process::Child {
         self.submit_command(extra).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap()
     }
 }
 
-fn text(o: &Output) -> String {
+pub(crate) fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
-fn assert_no_key(o: &Output) {
+pub(crate) fn assert_no_key(o: &Output) {
     let all = text(o);
     assert!(!all.contains(KEY) && !all.contains("SECRET"), "the key leaked into the output:\n{all}");
 }

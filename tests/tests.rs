@@ -14,4 +14,5 @@ mod large_files;
 mod probe_fixtures;
 mod remote;
 mod rules_boundaries;
+mod safety;
 mod submit;

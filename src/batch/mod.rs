@@ -381,7 +381,7 @@ fn planned_extension(plan: &fix::FixPlan) -> Option<&'static str> {
 
 /// The output's relative path: the input's own when the extension stays (`jpeg` and `jpg`
 /// are one), else `conversion_stem` (see [`conversion_stems`]) with the new extension.
-pub(crate) fn output_rel(rel: &Path, plan: &fix::FixPlan, conversion_stem: &std::ffi::OsStr) -> PathBuf {
+pub fn output_rel(rel: &Path, plan: &fix::FixPlan, conversion_stem: &std::ffi::OsStr) -> PathBuf {
     let Some(ext) = planned_extension(plan) else { return rel.to_path_buf() };
     let same = rel
         .extension()

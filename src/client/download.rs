@@ -135,7 +135,15 @@ pub fn download(
                 if attempt >= ATTEMPTS {
                     return Err(DownloadError::Network(msg));
                 }
-                std::thread::sleep(Duration::from_millis(300 << attempt).mul_f64(crate::probe::http::jitter()));
+                // Sleep in small steps, so Ctrl-C is not held up by a backoff.
+                let pause = Duration::from_millis(300 << attempt).mul_f64(crate::probe::http::jitter());
+                let until = std::time::Instant::now() + pause;
+                while std::time::Instant::now() < until {
+                    if cancel.is_some_and(|c| c.load(Ordering::SeqCst)) {
+                        return Err(DownloadError::Interrupted);
+                    }
+                    std::thread::sleep(Duration::from_millis(20).min(pause));
+                }
             }
             Err(Fetch::Fatal(e)) => return Err(e),
         }
