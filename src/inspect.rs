@@ -138,7 +138,7 @@ fn size_limit(role: Option<Role>, limits: &Limits) -> u64 {
 fn check_url(input: &InputSpec, opts: &CheckOptions) -> InputReport {
     let raw = input.input.as_str();
     let mut url_findings = check_url_syntax(raw);
-    if url_findings.iter().any(|f| f.rule == "url.scheme") {
+    if url_findings.iter().any(|f| f.rule == crate::rules::RuleId::UrlScheme) {
         return without_media(input, url_findings, None);
     }
     let limit = size_limit(input.role, &opts.limits);

@@ -27,7 +27,7 @@ fn remote(server: &TestServer, prefix: &str, rel: &str, role: Option<Role>, o: &
 }
 
 fn error_rules(r: &InputReport) -> Vec<&'static str> {
-    r.findings.iter().filter(|f| f.is_error()).map(|f| f.rule).collect()
+    r.findings.iter().filter(|f| f.is_error()).map(|f| f.rule.as_str()).collect()
 }
 
 /// Every fixture whose damage shows in its head or tail (bad_crc.png is damaged in the middle:

@@ -8,7 +8,7 @@ use crate::util::fixture;
 
 fn rules_of(path: &str, role: Role) -> Vec<&'static str> {
     let facts = probe(fixture(path)).unwrap();
-    check(&facts, role, &Limits::default()).into_iter().filter(|f| f.is_error()).map(|f| f.rule).collect()
+    check(&facts, role, &Limits::default()).into_iter().filter(|f| f.is_error()).map(|f| f.rule.as_str()).collect()
 }
 
 #[test]
@@ -145,7 +145,7 @@ fn warnings_for_frame_rate_resolution_and_codec() {
         check(&f, Role::Video, &Limits::default())
             .into_iter()
             .filter(|x| !x.is_error())
-            .map(|x| x.rule)
+            .map(|x| x.rule.as_str())
             .collect::<Vec<_>>()
     };
     assert!(warn("video/dur_2.0s_10fps.mp4").contains(&"video.frame_rate"));
@@ -211,7 +211,7 @@ proptest! {
         rotated.display_height = Some(w);
         let b = check(&rotated, Role::Video, &Limits::default());
         prop_assert_eq!(is_compliant(&a), is_compliant(&b));
-        let ids = |v: &[wanprep::Finding]| v.iter().map(|f| f.rule).collect::<Vec<_>>();
+        let ids = |v: &[wanprep::Finding]| v.iter().map(|f| f.rule.as_str()).collect::<Vec<_>>();
         prop_assert_eq!(ids(&a), ids(&b));
     }
 

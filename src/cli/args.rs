@@ -175,7 +175,7 @@ pub struct BatchArgs {
     /// Colour transparency is flattened onto when the output format has no alpha (JPEG, BMP).
     #[arg(long, value_name = "RRGGBB", default_value = "FFFFFF")]
     pub background: String,
-    /// Video: loop clips shorter than 2 s until they are long enough.
+    /// Video: loop clips shorter than the minimum duration until they are long enough.
     #[arg(long, value_enum, value_name = "HOW")]
     pub extend: Option<ExtendArg>,
     /// Override a limit, e.g. --limit image.max_side=2048.
@@ -267,11 +267,9 @@ pub struct FixArgs {
     /// Video: start the kept part this many seconds in (a start after 0 re-encodes).
     #[arg(long, value_name = "S")]
     pub start: Option<f64>,
-    /// Video: keep this many seconds (at most the limit; default: the first 30 s when too long).
-    #[arg(long, value_name = "S")]
+    #[arg(long, value_name = "S", help = duration_help())]
     pub duration: Option<f64>,
-    /// Video: make a clip shorter than 2 s long enough by playing it again from the start.
-    #[arg(long, value_enum, value_name = "HOW")]
+    #[arg(long, value_enum, value_name = "HOW", help = extend_help())]
     pub extend: Option<ExtendArg>,
     /// Override a limit, e.g. --limit image.max_side=2048 (see `wanprep rules`).
     #[arg(long, value_name = "NAME=VALUE")]
@@ -369,6 +367,9 @@ pub struct RulesArgs {
     /// Print the rules and limits as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Print the rules as the README's Markdown table.
+    #[arg(long, conflicts_with = "json")]
+    pub markdown: bool,
     /// Show the rules with a limit overridden, e.g. --limit image.max_side=2048.
     #[arg(long, value_name = "NAME=VALUE")]
     pub limit: Vec<String>,
@@ -382,6 +383,23 @@ pub enum ColorWhen {
     Always,
     /// Never colour.
     Never,
+}
+
+/// Help texts that quote a limit: from the limits table, never copied by hand.
+fn duration_help() -> String {
+    let l = wanprep::rules::Limits::default();
+    format!(
+        "Video: keep this many seconds (at most the limit; default: the first {} s when too long)",
+        l.video_max_duration_s
+    )
+}
+
+fn extend_help() -> String {
+    let l = wanprep::rules::Limits::default();
+    format!(
+        "Video: make a clip shorter than {} s long enough by playing it again from the start",
+        l.video_min_duration_s
+    )
 }
 
 #[cfg(test)]

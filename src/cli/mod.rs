@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use std::time::Duration;
-use wanprep::rules::{Limits, LIMITS, RULES};
+use wanprep::rules::{Limits, RuleId, LIMITS};
 
 use wanprep::probe::http::HttpOptions;
 use wanprep::{check_inputs, CheckOptions, InputSpec, ProbeOptions, Role};
@@ -254,12 +254,16 @@ fn cmd_fix(a: args::FixArgs) -> anyhow::Result<Outcome> {
 fn cmd_rules(a: args::RulesArgs) -> anyhow::Result<Outcome> {
     let limits = parse_limits(&a.limit)?;
     let mut out = io::stdout().lock();
+    if a.markdown {
+        write!(out, "{}", wanprep::rules::markdown_table(&limits))?;
+        return Ok(Outcome::Ok);
+    }
     if a.json {
-        let rules: Vec<_> = RULES
+        let rules: Vec<_> = RuleId::ALL
             .iter()
             .map(|r| {
                 serde_json::json!({
-                    "rule": r.id, "applies_to": r.applies_to, "severity": r.severity,
+                    "rule": r, "applies_to": r.applies_to(), "severity": r.severity(),
                     "requirement": r.requirement(&limits),
                 })
             })

@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use wanprep::rules::{Limits, LIMITS, RULES};
+use wanprep::rules::{Limits, RuleId, LIMITS};
 use wanprep::{CheckReport, Finding, InputReport, MediaFacts, Severity};
 
 struct Style {
@@ -104,8 +104,8 @@ fn render_input(out: &mut impl Write, input: &InputReport, st: &Style) -> io::Re
 
 fn render_finding(out: &mut impl Write, f: &Finding, st: &Style) -> io::Result<()> {
     let (label, rule) = match f.severity {
-        Severity::Error => (st.red("error"), st.red(f.rule)),
-        Severity::Warning => (st.yellow("warn "), st.yellow(f.rule)),
+        Severity::Error => (st.red("error"), st.red(f.rule.as_str())),
+        Severity::Warning => (st.yellow("warn "), st.yellow(f.rule.as_str())),
     };
     let fix = if f.fixable { st.dim(" [fixable]") } else { String::new() };
     writeln!(out, "     {label} {rule}: {}{fix}", sanitize(&f.message))
@@ -154,12 +154,12 @@ fn human_size(n: u64) -> String {
 
 pub fn rules(out: &mut impl Write, limits: &Limits) -> io::Result<()> {
     writeln!(out, "Rules (errors make an input non-compliant; warnings never do):")?;
-    for r in RULES {
-        let sev = match r.severity {
+    for r in RuleId::ALL {
+        let sev = match r.severity() {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        writeln!(out, "  {:<20} {:<8} {}", r.id, sev, r.requirement(limits))?;
+        writeln!(out, "  {:<20} {:<8} {}", r.as_str(), sev, r.requirement(limits))?;
     }
     writeln!(out, "\nLimits (override with --limit NAME=VALUE):")?;
     for l in LIMITS {

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use crate::probe::{Format, Kind, MediaFacts};
-use crate::rules::{check, Limits, Role};
+use crate::rules::{check, Limits, Role, RuleId};
 
 /// How to bring an aspect ratio into range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -220,10 +220,13 @@ pub fn plan(facts: &MediaFacts, role: Role, spec: &FixSpec) -> FixPlan {
     }
     let findings = check(facts, role, &spec.limits);
     // A clip that is too short is fixable only by looping, when asked for.
-    let loop_fixes = |f: &crate::Finding| spec.extend_loop && f.rule == "video.duration";
+    let loop_fixes = |f: &crate::Finding| spec.extend_loop && f.rule == RuleId::VideoDuration;
     if let Some(f) = findings.iter().find(|f| f.is_error() && !f.fixable && !loop_fixes(f)) {
-        let how =
-            if f.rule == "video.duration" { " (--extend loop plays it again until it is long enough)" } else { "" };
+        let how = if f.rule == RuleId::VideoDuration {
+            " (--extend loop plays it again until it is long enough)"
+        } else {
+            ""
+        };
         return FixPlan::unfixable(facts.kind, format!("{}: {}{how}", f.rule, f.message));
     }
     match role {
@@ -347,7 +350,7 @@ fn plan_video(facts: &MediaFacts, findings: &[crate::Finding], spec: &FixSpec) -
     let copyable = codec_copies
         && start.is_none()
         && loop_to_s.is_none()
-        && errors.iter().all(|f| matches!(f.rule, "video.format" | "video.duration"));
+        && errors.iter().all(|f| matches!(f.rule, RuleId::VideoFormat | RuleId::VideoDuration));
     if kind == Kind::Video && copyable {
         let mut ops = vec![Op::Remux { from: facts.format.name(), to: container.name() }];
         if let Some(t) = trim_to {
