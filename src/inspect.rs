@@ -2,8 +2,6 @@
 //! An input is a local path or an http(s) URL; both end in the same facts and rules.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use crate::probe::http::{self, HttpOptions, Opened};
 use crate::probe::{
@@ -218,22 +216,5 @@ fn io_message(e: &std::io::Error) -> String {
 }
 
 fn run_parallel(inputs: &[InputSpec], opts: &CheckOptions) -> Vec<InputReport> {
-    let jobs = if opts.jobs == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { opts.jobs }
-        .min(inputs.len().max(1));
-    if jobs <= 1 {
-        return inputs.iter().map(|i| check_input(i, opts)).collect();
-    }
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<InputReport>>> = Mutex::new(vec![None; inputs.len()]);
-    std::thread::scope(|s| {
-        for _ in 0..jobs {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(input) = inputs.get(i) else { break };
-                let r = check_input(input, opts);
-                results.lock().expect("no panics while holding the lock")[i] = Some(r);
-            });
-        }
-    });
-    results.into_inner().expect("threads joined").into_iter().map(|r| r.expect("every input checked")).collect()
+    crate::pool::map(inputs, opts.jobs, |_, _, input| check_input(input, opts))
 }

@@ -32,11 +32,15 @@
 pub mod av;
 pub mod batch;
 pub mod client;
+pub mod dates;
 pub mod fix;
 mod fsutil;
 mod inspect;
+mod net;
+mod pool;
 pub mod probe;
 pub mod report;
+pub mod retry;
 pub mod rules;
 
 pub use fsutil::{private_dir, write_atomic};

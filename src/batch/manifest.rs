@@ -6,8 +6,7 @@
 //! every result downloaded once.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -221,26 +220,7 @@ impl ManifestReport {
 
 /// Checks (and fixes) every pair in parallel; the fixed inputs go to `outdir/inputs/`.
 pub fn prepare(pairs: &[Pair], outdir: &Path, opts: &ManifestOptions, cancel: &AtomicBool) -> Vec<PairReport> {
-    let next = AtomicUsize::new(0);
-    let out: Mutex<Vec<Option<PairReport>>> = Mutex::new(vec![None; pairs.len()]);
-    let jobs = match opts.jobs {
-        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
-        n => n,
-    }
-    .min(pairs.len().max(1));
-    std::thread::scope(|s| {
-        for _ in 0..jobs {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some(p) = pairs.get(i) else { break };
-                let r = prepare_pair(p, i, outdir, opts, cancel);
-                if let Ok(mut o) = out.lock() {
-                    o[i] = Some(r);
-                }
-            });
-        }
-    });
-    out.into_inner().unwrap_or_default().into_iter().flatten().collect()
+    crate::pool::map(pairs, opts.jobs, |_, i, p| prepare_pair(p, i, outdir, opts, cancel))
 }
 
 fn prepare_pair(p: &Pair, index: usize, outdir: &Path, opts: &ManifestOptions, cancel: &AtomicBool) -> PairReport {

@@ -12,7 +12,7 @@ pub mod state;
 pub mod walk;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -94,7 +94,7 @@ impl Drop for Reserved<'_> {
 const VIDEO_FIX_MEMORY: u64 = 320 << 20;
 
 /// What becomes of one input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ItemStatus {
     /// Already compliant: copied or linked.
@@ -420,46 +420,30 @@ pub fn run_dir(
     let state = State::load(outdir);
     let budget = MemoryBudget::new(opts.max_memory.unwrap_or_else(default_max_memory));
     on(BatchEvent::Listed { total: files.len() });
-    let jobs = match opts.jobs {
-        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
-        n => n,
-    }
-    .min(files.len().max(1));
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<ItemReport>>> = Mutex::new(vec![None; files.len()]);
-    std::thread::scope(|s| {
-        for worker in 0..jobs {
-            let (files, next, results, stems) = (&files, &next, &results, &stems);
-            let run = Run { outdir, opts, state: &state, budget: &budget };
-            s.spawn(move || loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some(f) = files.get(i) else { break };
-                let item = if cancel.load(Ordering::SeqCst) {
-                    cancelled_item(&f.rel, &f.path)
-                } else if let Some(problem) = &f.problem {
-                    // Listed, not read: a folder that cannot be listed fails (the run goes on),
-                    // a FIFO or socket is no media.
-                    let mut item = new_item(&f.rel, 0);
-                    item.reason = Some(problem.clone());
-                    if !problem.starts_with("cannot list") {
-                        item.status = ItemStatus::NotMedia;
-                    }
-                    item
-                } else {
-                    on(BatchEvent::Started { worker, input: &f.rel });
-                    let progress = |p: fix::Progress| on(BatchEvent::Progress { worker, progress: p });
-                    let ctl = Control { progress: Some(&progress), cancel: Some(cancel) };
-                    let stem = stems.get(&f.rel).map(|s| s.as_os_str()).unwrap_or_default();
-                    process(&f.rel, &f.path, &run, ctl, stem)
-                };
-                on(BatchEvent::Finished { worker, item: &item });
-                if let Ok(mut r) = results.lock() {
-                    r[i] = Some(item);
-                }
-            });
-        }
+    let run = Run { outdir, opts, state: &state, budget: &budget };
+    let mut items = crate::pool::map(&files, opts.jobs, |worker, _, f| {
+        let item = if cancel.load(Ordering::SeqCst) {
+            cancelled_item(&f.rel, &f.path)
+        } else if let Some(problem) = &f.problem {
+            // Listed, not read: a folder that cannot be listed fails (the run goes on), a
+            // FIFO or socket is no media.
+            let mut item = new_item(&f.rel, 0);
+            item.reason = Some(problem.clone());
+            if !problem.starts_with("cannot list") {
+                item.status = ItemStatus::NotMedia;
+            }
+            item
+        } else {
+            on(BatchEvent::Started { worker, input: &f.rel });
+            let progress = |p: fix::Progress| on(BatchEvent::Progress { worker, progress: p });
+            let ctl = Control { progress: Some(&progress), cancel: Some(cancel) };
+            let stem = stems.get(&f.rel).map(|s| s.as_os_str()).unwrap_or_default();
+            process(&f.rel, &f.path, &run, ctl, stem)
+        };
+        on(BatchEvent::Finished { worker, item: &item });
+        item
     });
-    let mut items: Vec<ItemReport> = results.into_inner().unwrap_or_default().into_iter().flatten().collect();
+
     for it in &mut items {
         it.output_path_bytes = it.output.as_deref().and_then(path_bytes);
     }
@@ -513,26 +497,18 @@ fn cancelled_item(rel: &Path, path: &Path) -> ItemReport {
     item
 }
 
-fn status_name(s: ItemStatus) -> &'static str {
-    match s {
-        ItemStatus::Compliant => "compliant",
-        ItemStatus::Fixed => "fixed",
-        ItemStatus::Unfixable => "unfixable",
-        ItemStatus::NotMedia => "not_media",
-        ItemStatus::Failed => "failed",
-        ItemStatus::Planned => "planned",
-        ItemStatus::Cancelled => "cancelled",
+impl ItemStatus {
+    /// The name used in reports and the state file (the serde name, written once).
+    fn name(self) -> String {
+        serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
     }
-}
 
-fn status_from(s: &str) -> Option<ItemStatus> {
-    Some(match s {
-        "compliant" => ItemStatus::Compliant,
-        "fixed" => ItemStatus::Fixed,
-        "unfixable" => ItemStatus::Unfixable,
-        "not_media" => ItemStatus::NotMedia,
-        _ => return None,
-    })
+    /// A finished status read back from the state file (`None` for one a re-run must redo).
+    fn finished(name: &str) -> Option<ItemStatus> {
+        let s: ItemStatus = serde_json::from_value(serde_json::Value::String(name.to_string())).ok()?;
+        matches!(s, ItemStatus::Compliant | ItemStatus::Fixed | ItemStatus::Unfixable | ItemStatus::NotMedia)
+            .then_some(s)
+    }
 }
 
 /// What every input of a run shares.
@@ -550,7 +526,7 @@ fn process(rel: &Path, path: &Path, run: &Run<'_>, ctl: Control<'_>, conversion_
     let mut item = new_item(rel, std::fs::metadata(path).map_or(0, |m| m.len()));
     if !opts.dry_run {
         if let Some(done) = state.verified(rel, path, outdir) {
-            if let Some(st) = status_from(&done.status) {
+            if let Some(st) = ItemStatus::finished(&done.status) {
                 item.status = st;
                 item.skipped = true;
                 item.output = done.output.clone();
@@ -665,7 +641,7 @@ fn finish(item: ItemReport, path: &Path, state: &State, opts: &BatchOptions) -> 
         rel: item.input.clone(),
         input_size,
         input_mtime_ns,
-        status: status_name(item.status).to_string(),
+        status: item.status.name(),
         output: item.output.clone(),
         output_size: item.output_bytes,
         output_sha256,

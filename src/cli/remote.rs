@@ -518,35 +518,9 @@ pub fn tasks(a: TasksArgs) -> anyhow::Result<Outcome> {
             format!("{:?}", e.state).to_lowercase(),
             sanitize(e.task_status.as_deref().unwrap_or("-")),
             sanitize(&e.mode),
-            utc(e.created_at),
+            wanprep::dates::utc(e.created_at),
             sanitize(&format!("{inputs}{output}"))
         )?;
     }
     Ok(Outcome::Ok)
-}
-
-/// `YYYY-MM-DD HH:MM:SS` for a Unix time (civil-from-days).
-fn utc(t: i64) -> String {
-    let days = t.div_euclid(86_400);
-    let secs = t.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", secs / 3600, secs % 3600 / 60, secs % 60)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn utc_dates() {
-        assert_eq!(super::utc(0), "1970-01-01 00:00:00");
-        assert_eq!(super::utc(784_111_777), "1994-11-06 08:49:37");
-        assert_eq!(super::utc(1_795_564_800), "2026-11-25 00:00:00");
-    }
 }

@@ -135,14 +135,9 @@ pub fn download(
                 if attempt >= ATTEMPTS {
                     return Err(DownloadError::Network(msg));
                 }
-                // Sleep in small steps, so Ctrl-C is not held up by a backoff.
-                let pause = Duration::from_millis(300 << attempt).mul_f64(crate::probe::http::jitter());
-                let until = std::time::Instant::now() + pause;
-                while std::time::Instant::now() < until {
-                    if cancel.is_some_and(|c| c.load(Ordering::SeqCst)) {
-                        return Err(DownloadError::Interrupted);
-                    }
-                    std::thread::sleep(Duration::from_millis(20).min(pause));
+                // Ctrl-C is not held up by a backoff.
+                if !crate::retry::sleep(crate::retry::DOWNLOAD.delay(attempt, None), cancel) {
+                    return Err(DownloadError::Interrupted);
                 }
             }
             Err(Fetch::Fatal(e)) => return Err(e),
@@ -189,7 +184,7 @@ fn fetch_once(
     if *have > 0 {
         rb = rb.header(RANGE, format!("bytes={have}-"));
     }
-    let mut resp = rb.send().map_err(|e| Fetch::Transient(crate::probe::http::chain(&e)))?;
+    let mut resp = rb.send().map_err(|e| Fetch::Transient(crate::net::chain(&e)))?;
     let status = resp.status().as_u16();
     let total = match status {
         206 => {

@@ -334,7 +334,7 @@ impl Client {
                         self.journal.failed_create(id, EntryState::Rejected, &error.to_string())?;
                         return Err(SubmitError::Refused(error));
                     }
-                    let delay = poll::failure_delay(attempt, retry_after).min(Duration::from_secs(60));
+                    let delay = crate::retry::CREATE.delay(attempt, retry_after);
                     on(Event::Throttled { error: &error, delay });
                     std::thread::sleep(delay);
                 }
@@ -345,7 +345,7 @@ impl Client {
                         self.journal.failed_create(id, EntryState::Rejected, &e.to_string())?;
                         return Err(SubmitError::Network(e));
                     }
-                    std::thread::sleep(poll::failure_delay(attempt, None));
+                    std::thread::sleep(crate::retry::CREATE.delay(attempt, None));
                 }
                 Err(TransportError::Api { error, .. }) if error.http_status < 500 => {
                     self.journal.failed_create(id, EntryState::Rejected, &error.to_string())?;

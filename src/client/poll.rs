@@ -59,10 +59,7 @@ pub fn poll_delay(n: u32, cap: Duration) -> Duration {
 /// The delay after the `n`-th consecutive transient failure: the server's `Retry-After`, else
 /// 1, 2, 4 … 60 s, jittered.
 pub fn failure_delay(n: u32, retry_after: Option<Duration>) -> Duration {
-    match retry_after {
-        Some(d) => d.max(Duration::from_millis(100)),
-        None => Duration::from_secs(1 << n.min(6)).mul_f64(crate::probe::http::jitter()).min(Duration::from_secs(60)),
-    }
+    crate::retry::POLL.delay(n, retry_after)
 }
 
 /// What the loop reports as it goes.

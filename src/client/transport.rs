@@ -10,7 +10,7 @@ use reqwest::Url;
 
 use super::api::ApiError;
 use super::config::Config;
-use crate::probe::http::{chain, describe, install_crypto};
+use crate::net::{chain, describe, install_crypto};
 
 /// A request that got no usable HTTP answer, or an error answer.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -231,59 +231,13 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     if let Ok(secs) = v.parse::<u64>() {
         return Some(Duration::from_secs(secs).min(cap));
     }
-    let when = httpdate(v)?;
+    let when = crate::dates::http_date(v)?;
     Some(when.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO).min(cap))
-}
-
-/// Parses the IMF-fixdate form (`Sun, 06 Nov 1994 08:49:37 GMT`), the only one servers send today.
-fn httpdate(s: &str) -> Option<SystemTime> {
-    let parts: Vec<&str> = s.split_whitespace().collect();
-    if parts.len() != 6 || parts[5] != "GMT" {
-        return None;
-    }
-    let day: u64 = parts[1].parse().ok()?;
-    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-        .iter()
-        .position(|m| *m == parts[2])? as u64
-        + 1;
-    let year: u64 = parts[3].parse().ok()?;
-    let hms: Vec<u64> = parts[4].split(':').map(|x| x.parse().ok()).collect::<Option<_>>()?;
-    if hms.len() != 3 || !(1..=31).contains(&day) || year < 1970 || hms[0] > 23 || hms[1] > 59 || hms[2] > 60 {
-        return None;
-    }
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let (y, m) = if month <= 2 { (year - 1, month + 9) } else { (year, month - 3) };
-    let era = y / 400;
-    let yoe = y - era * 400;
-    let doy = (153 * m + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = (era * 146_097 + doe).checked_sub(719_468)?;
-    let secs = days * 86_400 + hms[0] * 3600 + hms[1] * 60 + hms[2];
-    Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
-
-    proptest! {
-        // Header values come from the network: any text is parsed without a panic, and a
-        // well-formed date always parses.
-        #[test]
-        fn httpdate_never_panics(s in "\\PC{0,40}") {
-            let _ = httpdate(&s);
-        }
-
-        #[test]
-        fn httpdate_reads_every_well_formed_date(
-            d in 1u32..=28, m in 0usize..12, y in 1970u32..2200, h in 0u32..24, mi in 0u32..60, se in 0u32..60
-        ) {
-            let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-            let s = format!("Mon, {d:02} {} {y} {h:02}:{mi:02}:{se:02} GMT", months[m]);
-            prop_assert!(httpdate(&s).is_some(), "{}", s);
-        }
-    }
 
     #[test]
     fn retry_after_forms() {
@@ -296,9 +250,9 @@ mod tests {
         h.insert(RETRY_AFTER, HeaderValue::from_static("Sun, 06 Nov 1994 08:49:37 GMT"));
         assert_eq!(retry_after(&h), Some(Duration::ZERO));
         assert_eq!(
-            httpdate("Sun, 06 Nov 1994 08:49:37 GMT"),
+            crate::dates::http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
             Some(SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777))
         );
-        assert_eq!(httpdate("garbage"), None);
+        assert_eq!(crate::dates::http_date("garbage"), None);
     }
 }

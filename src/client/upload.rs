@@ -174,7 +174,7 @@ impl Uploader {
                     refreshed = true;
                 }
                 Err(PostError::Transient(_, wait)) if attempt + 1 < ATTEMPTS => {
-                    std::thread::sleep(wait.unwrap_or_else(|| Duration::from_millis(500 << attempt)));
+                    std::thread::sleep(crate::retry::UPLOAD.delay(attempt, wait));
                     attempt += 1;
                 }
                 Err(PostError::Io(e)) => return Err(UploadError::Io { name, source: e }),
@@ -187,9 +187,7 @@ impl Uploader {
 }
 
 fn delay(e: &TransportError, attempt: u32) -> Duration {
-    e.retry_after()
-        .unwrap_or_else(|| Duration::from_millis(500 << attempt.min(6)).mul_f64(crate::probe::http::jitter()))
-        .min(Duration::from_secs(30))
+    crate::retry::UPLOAD.delay(attempt, e.retry_after())
 }
 
 enum PostError {

@@ -86,7 +86,7 @@ pub(crate) fn probe(r: &mut Reader, facts: &mut MediaFacts, integrity: Integrity
                     Integrity::Full => {}
                     Integrity::HeadAndTail => {
                         drop(seq);
-                        return check_tail(r, &[0xFF, 0xD9], "the JPEG has no EOI marker at its end (truncated?)");
+                        return r.check_tail(&[0xFF, 0xD9], "the JPEG has no EOI marker at its end (truncated?)");
                     }
                     Integrity::HeadOnly => return Ok(()),
                 }
@@ -94,22 +94,6 @@ pub(crate) fn probe(r: &mut Reader, facts: &mut MediaFacts, integrity: Integrity
             }
             _ => seq.skip(payload, "a JPEG segment")?,
         }
-    }
-}
-
-/// Looks for `marker` in the file's last block (at most 64 KiB): the quick integrity check.
-pub(crate) fn check_tail(r: &mut Reader, marker: &[u8], problem: &str) -> PResult<()> {
-    let len = r.len();
-    let block = super::http::BLOCK;
-    let mut start = (len.saturating_sub(1) / block) * block;
-    if len - start < 16 {
-        start = start.saturating_sub(block);
-    }
-    let tail = r.read_vec(start, len - start, 2 * block, "the tail")?;
-    if memchr::memmem::rfind(&tail, marker).is_some() {
-        Ok(())
-    } else {
-        malformed(problem)
     }
 }
 

@@ -109,6 +109,22 @@ impl<'a> Reader<'a> {
         Ok(buf)
     }
 
+    /// Looks for `marker` in the file's last block (at most 64 KiB): the quick integrity check.
+    pub(crate) fn check_tail(&mut self, marker: &[u8], problem: &str) -> PResult<()> {
+        let len = self.len();
+        let block = super::http::BLOCK;
+        let mut start = (len.saturating_sub(1) / block) * block;
+        if len - start < 16 {
+            start = start.saturating_sub(block);
+        }
+        let tail = self.read_vec(start, len - start, 2 * block, "the tail")?;
+        if memchr::memmem::rfind(&tail, marker).is_some() {
+            Ok(())
+        } else {
+            malformed(problem)
+        }
+    }
+
     /// A sequential reader starting at `offset`.
     pub(crate) fn seq(&mut self, offset: u64) -> SeqReader<'_, 'a> {
         SeqReader { r: self, pos: offset, buf: Vec::new(), buf_start: offset, buf_pos: 0 }
