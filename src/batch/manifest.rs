@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::BatchError;
+use crate::client::poll::{Poller, Step};
 use crate::client::{Client, Job, Mode, Submitted, TaskStatus};
 use crate::fix::{self, Control, FixSpec};
 use crate::inspect::{check_input, CheckOptions, InputSpec};
@@ -316,10 +317,12 @@ pub fn submit_all(
 ) {
     let mut queue: std::collections::VecDeque<usize> =
         (0..reports.len()).filter(|i| reports[*i].status == PairStatus::Ready).collect();
-    let mut in_flight: Vec<usize> = Vec::new();
+    // The one poller (as `wait` uses), and which pairs wait on each task.
+    let mut poller = Poller::new(opts.poll_interval);
+    let mut waiting: Vec<(String, Vec<usize>)> = Vec::new();
     let max = opts.max_in_flight.max(1);
     loop {
-        while in_flight.len() < max && !cancel.load(Ordering::SeqCst) {
+        while poller.len() < max && !cancel.load(Ordering::SeqCst) {
             let Some(i) = queue.pop_front() else { break };
             let r = &mut reports[i];
             let job = r.job();
@@ -327,17 +330,22 @@ pub fn submit_all(
             match client.submit(&job, false, &mut |_| {}) {
                 Ok(s) => {
                     r.resumed = matches!(s, Submitted::Resumed(_));
-                    r.task_id = Some(s.task_id().to_string());
+                    let id = s.task_id().to_string();
+                    r.task_id = Some(id.clone());
                     r.status = PairStatus::Submitted;
-                    if client.recorded_output(s.task_id()).is_none() {
-                        let _ = client.plan_output(s.task_id(), &out);
+                    if client.recorded_output(&id).is_none() {
+                        let _ = client.plan_output(&id, &out);
                     }
-                    if client.saved_output(s.task_id()).is_some() {
+                    if client.saved_output(&id).is_some_and(|p| p == out) {
                         r.status = PairStatus::Downloaded;
                         r.task_status = Some("SUCCEEDED".into());
                         on(r);
+                    } else if let Some((_, pairs)) = waiting.iter_mut().find(|(t, _)| *t == id) {
+                        // Another row of the same job: one task, its result saved for both.
+                        pairs.push(i);
                     } else {
-                        in_flight.push(i);
+                        poller.add(&id, !r.resumed);
+                        waiting.push((id, vec![i]));
                     }
                 }
                 Err(e) => {
@@ -347,25 +355,36 @@ pub fn submit_all(
                 }
             }
         }
-        if in_flight.is_empty() || cancel.load(Ordering::SeqCst) {
+        if poller.is_empty() || cancel.load(Ordering::SeqCst) {
             break;
         }
-        let until = Instant::now() + opts.poll_interval;
-        while Instant::now() < until && !cancel.load(Ordering::SeqCst) {
+        let due = poller.next_due().unwrap_or_else(Instant::now);
+        while Instant::now() < due && !cancel.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(20));
         }
-        let mut still = Vec::new();
-        for i in in_flight.drain(..) {
-            let r = &mut reports[i];
-            let id = r.task_id.clone().unwrap_or_default();
-            match client.query(&id) {
-                Ok((resp, _)) => {
-                    let status = resp.status();
-                    r.task_status = Some(status.to_string());
-                    let code = resp.output.code.clone();
-                    let _ = client.journal().status(&id, status.as_str(), code.as_deref());
-                    match status {
-                        TaskStatus::Succeeded => {
+        if cancel.load(Ordering::SeqCst) {
+            break;
+        }
+        for (id, step) in poller.poll_due(|id| client.query(id).map(|(r, _)| r)) {
+            let pairs = match &step {
+                Step::Status(s, _) if !s.is_terminal() => {
+                    waiting.iter().find(|(t, _)| *t == id).map(|(_, p)| p.clone()).unwrap_or_default()
+                }
+                Step::Retrying(..) => continue,
+                _ => waiting.iter().position(|(t, _)| *t == id).map(|k| waiting.remove(k).1).unwrap_or_default(),
+            };
+            match step {
+                Step::Status(status, resp) => {
+                    client.record_status(&id, &resp);
+                    for &i in &pairs {
+                        reports[i].task_status = Some(status.to_string());
+                    }
+                    if !status.is_terminal() {
+                        continue;
+                    }
+                    for i in pairs {
+                        let r = &mut reports[i];
+                        if status == TaskStatus::Succeeded {
                             let out = outdir.join(r.output.clone().unwrap_or_else(|| format!("{id}.mp4").into()));
                             match client.download(&id, &resp, &out, Some(cancel), &mut |_| {}) {
                                 Ok(_) => r.status = PairStatus::Downloaded,
@@ -374,30 +393,27 @@ pub fn submit_all(
                                     r.error = Some(e.to_string());
                                 }
                             }
-                            on(r);
-                        }
-                        s if s.is_terminal() => {
+                        } else {
                             r.status = PairStatus::Failed;
                             r.error = Some(format!(
-                                "task {s}: {} {}",
+                                "task {status}: {} {}",
                                 resp.output.code.as_deref().unwrap_or(""),
                                 resp.output.message.as_deref().unwrap_or("")
                             ));
-                            on(r);
                         }
-                        _ => still.push(i),
+                        on(r);
                     }
                 }
-                // A transient failure never abandons a running task: it is asked again next round.
-                Err(e) if e.is_transient() => still.push(i),
-                Err(e) => {
-                    r.status = PairStatus::Failed;
-                    r.error = Some(e.to_string());
-                    on(r);
+                Step::Fatal(e) => {
+                    for i in pairs {
+                        reports[i].status = PairStatus::Failed;
+                        reports[i].error = Some(e.to_string());
+                        on(&reports[i]);
+                    }
                 }
+                Step::Retrying(..) => {}
             }
         }
-        in_flight = still;
     }
 }
 

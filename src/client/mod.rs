@@ -470,24 +470,25 @@ impl Client {
     ) -> Result<TaskResponse, WaitError> {
         let key_tag = self.key_tag();
         let _ = self.journal.adopt(task_id, &key_tag);
-        let journal = &self.journal;
         let this = &*self;
         poll::wait_with(
             || this.query(task_id).map(|(r, _)| r),
             opts,
             |ev| match ev {
                 poll::PollEvent::Status(status, resp) => {
-                    let err = resp
-                        .output
-                        .code
-                        .as_ref()
-                        .map(|c| format!("{c}: {}", resp.output.message.as_deref().unwrap_or("")));
-                    let _ = journal.status(task_id, status.as_str(), err.as_deref());
+                    this.record_status(task_id, resp);
                     on(Event::Status { task_id, status });
                 }
                 poll::PollEvent::Retrying(error, delay) => on(Event::Retrying { error, delay }),
             },
         )
+    }
+
+    /// Writes a task's status (and the service's error code and message, if any) to the
+    /// journal: the one place statuses are recorded, for `wait` and for manifest runs.
+    pub fn record_status(&self, task_id: &str, resp: &TaskResponse) {
+        let err = resp.output.code.as_ref().map(|c| format!("{c}: {}", resp.output.message.as_deref().unwrap_or("")));
+        let _ = self.journal.status(task_id, resp.status().as_str(), err.as_deref());
     }
 
     /// Where the journal says this task's result already is (the file still there, same size).

@@ -71,54 +71,145 @@ pub enum PollEvent<'a> {
     Retrying(&'a TransportError, Duration),
 }
 
-/// Polls `query` until a terminal status, the timeout or cancellation.
+/// What one query of one task came to.
+#[derive(Debug)]
+pub enum Step {
+    /// A status was read; the task stays tracked unless it is terminal.
+    Status(TaskStatus, Box<TaskResponse>),
+    /// The query failed transiently; the task is asked again after the delay.
+    Retrying(TransportError, Duration),
+    /// The query failed for good (bad key, wrong task, …); the task is no longer tracked.
+    Fatal(TransportError),
+}
+
+struct Tracked {
+    id: String,
+    polls: u32,
+    failures: u32,
+    due: Instant,
+}
+
+/// The one poller: it tracks any number of tasks, each on its own schedule — 2, 4, 6 … s up to
+/// the steady interval between statuses, the [`crate::retry::POLL`] backoff (or the server's
+/// `Retry-After`) after transient failures, which never drop a live task. `wait` tracks one
+/// task, a manifest run many; both fold answers in the same way.
+pub struct Poller {
+    interval: Duration,
+    tasks: Vec<Tracked>,
+}
+
+impl Poller {
+    /// A poller with the steady interval `interval`.
+    pub fn new(interval: Duration) -> Poller {
+        Poller { interval, tasks: Vec::new() }
+    }
+
+    /// Starts tracking `id`: asked at once, or after one first delay when it was just created.
+    pub fn add(&mut self, id: &str, delay_first: bool) {
+        let due = Instant::now() + if delay_first { poll_delay(0, self.interval) } else { Duration::ZERO };
+        self.tasks.push(Tracked { id: id.to_string(), polls: u32::from(delay_first), failures: 0, due });
+    }
+
+    /// How many tasks are tracked.
+    pub fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// Whether no task is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+
+    /// When the next task is due (`None` with none tracked).
+    pub fn next_due(&self) -> Option<Instant> {
+        self.tasks.iter().map(|t| t.due).min()
+    }
+
+    /// Queries every task that is due and returns what each came to; terminal and fatal ones
+    /// are no longer tracked.
+    pub fn poll_due(
+        &mut self,
+        mut query: impl FnMut(&str) -> Result<TaskResponse, TransportError>,
+    ) -> Vec<(String, Step)> {
+        let now = Instant::now();
+        let mut out = Vec::new();
+        let mut keep = Vec::new();
+        for mut t in std::mem::take(&mut self.tasks) {
+            if t.due > now {
+                keep.push(t);
+                continue;
+            }
+            match query(&t.id) {
+                Ok(resp) => {
+                    let status = resp.status();
+                    t.failures = 0;
+                    t.due = Instant::now() + poll_delay(t.polls, self.interval);
+                    t.polls += 1;
+                    let id = t.id.clone();
+                    if !status.is_terminal() {
+                        keep.push(t);
+                    }
+                    out.push((id, Step::Status(status, Box::new(resp))));
+                }
+                Err(e) if e.is_transient() => {
+                    let delay = failure_delay(t.failures, e.retry_after());
+                    t.failures += 1;
+                    t.due = Instant::now() + delay;
+                    out.push((t.id.clone(), Step::Retrying(e, delay)));
+                    keep.push(t);
+                }
+                Err(e) => out.push((t.id, Step::Fatal(e))),
+            }
+        }
+        self.tasks = keep;
+        out
+    }
+}
+
+/// Sleeps until `until`, in short slices so Ctrl-C and the timeout are honoured promptly.
+fn sleep_until(until: Instant, opts: &WaitOptions, start: Instant, last: &str) -> Result<(), WaitError> {
+    loop {
+        if opts.cancel.as_ref().is_some_and(|c| c.load(Ordering::SeqCst)) {
+            return Err(WaitError::Interrupted { last: last.to_string() });
+        }
+        if let Some(t) = opts.timeout {
+            if start.elapsed() >= t {
+                return Err(WaitError::Timeout { last: last.to_string(), elapsed: start.elapsed() });
+            }
+        }
+        let now = Instant::now();
+        if now >= until {
+            return Ok(());
+        }
+        std::thread::sleep((until - now).min(Duration::from_millis(50)));
+    }
+}
+
+/// Polls one task with `query` until a terminal status, the timeout or cancellation.
 pub fn wait_with(
     mut query: impl FnMut() -> Result<TaskResponse, TransportError>,
     opts: &WaitOptions,
     mut on: impl FnMut(PollEvent<'_>),
 ) -> Result<TaskResponse, WaitError> {
     let start = Instant::now();
-    let cancelled = || opts.cancel.as_ref().is_some_and(|c| c.load(Ordering::SeqCst));
     let mut last = String::from("PENDING");
-    let mut polls = 0u32;
-    let mut failures = 0u32;
-    let mut next = if opts.delay_first { poll_delay(0, opts.poll_interval) } else { Duration::ZERO };
+    let mut poller = Poller::new(opts.poll_interval);
+    poller.add("task", opts.delay_first);
     loop {
-        // Sleep in short slices so Ctrl-C and the timeout are honoured promptly.
-        let until = Instant::now() + next;
-        loop {
-            if cancelled() {
-                return Err(WaitError::Interrupted { last });
-            }
-            if let Some(t) = opts.timeout {
-                if start.elapsed() >= t {
-                    return Err(WaitError::Timeout { last, elapsed: start.elapsed() });
+        let due = poller.next_due().unwrap_or_else(Instant::now);
+        sleep_until(due, opts, start, &last)?;
+        for (_, step) in poller.poll_due(|_| query()) {
+            match step {
+                Step::Status(status, resp) => {
+                    last = status.to_string();
+                    on(PollEvent::Status(status, &resp));
+                    if status.is_terminal() {
+                        return Ok(*resp);
+                    }
                 }
+                Step::Retrying(e, delay) => on(PollEvent::Retrying(&e, delay)),
+                Step::Fatal(e) => return Err(WaitError::Fatal(e)),
             }
-            let now = Instant::now();
-            if now >= until {
-                break;
-            }
-            std::thread::sleep((until - now).min(Duration::from_millis(50)));
-        }
-        match query() {
-            Ok(resp) => {
-                failures = 0;
-                let status = resp.status();
-                last = status.to_string();
-                on(PollEvent::Status(status, &resp));
-                if status.is_terminal() {
-                    return Ok(resp);
-                }
-                next = poll_delay(polls, opts.poll_interval);
-                polls += 1;
-            }
-            Err(e) if e.is_transient() => {
-                next = failure_delay(failures, e.retry_after());
-                failures += 1;
-                on(PollEvent::Retrying(&e, next));
-            }
-            Err(e) => return Err(WaitError::Fatal(e)),
         }
     }
 }
@@ -174,5 +265,35 @@ mod tests {
             |_| {},
         );
         assert!(matches!(fatal, Err(WaitError::Fatal(_))));
+    }
+}
+
+#[cfg(test)]
+mod poller_tests {
+    use super::*;
+
+    fn resp(id: &str, s: &str) -> TaskResponse {
+        serde_json::from_value(serde_json::json!({"output": {"task_id": id, "task_status": s}})).unwrap()
+    }
+
+    #[test]
+    fn each_task_keeps_its_own_schedule_and_finished_ones_drop_out() {
+        let mut p = Poller::new(Duration::from_millis(1));
+        p.add("a", false);
+        p.add("b", false);
+        let mut asked = Vec::new();
+        let steps = p.poll_due(|id| {
+            asked.push(id.to_string());
+            Ok(resp(id, if id == "a" { "SUCCEEDED" } else { "RUNNING" }))
+        });
+        assert_eq!(asked, ["a", "b"]);
+        assert_eq!(steps.len(), 2);
+        assert_eq!(p.len(), 1, "a finished");
+        std::thread::sleep(Duration::from_millis(5));
+        let steps =
+            p.poll_due(|id| Err(TransportError::Network { message: format!("{id} reset"), maybe_delivered: true }));
+        assert!(matches!(steps[0].1, Step::Retrying(..)));
+        assert_eq!(p.len(), 1, "a transient failure never drops a task");
+        assert!(p.next_due().unwrap() > Instant::now(), "backed off");
     }
 }
