@@ -173,7 +173,9 @@ fn outputs(names: &[String], exts: &[Option<&'static str>]) -> Vec<PathBuf> {
         .map(|(rel, ext)| {
             let ops = match ext {
                 None => vec![wanprep::fix::Op::Copy],
-                Some(e) => vec![wanprep::fix::Op::Encode { format: e, max_bytes: 1 }],
+                Some(e) => {
+                    vec![wanprep::fix::Op::Encode { format: wanprep::Format::from_extension(e).unwrap(), max_bytes: 1 }]
+                }
             };
             let plan = wanprep::fix::FixPlan { kind: wanprep::Kind::Image, ops, unfixable: None };
             wanprep::batch::output_rel(rel, &plan, &stems[rel])

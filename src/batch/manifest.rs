@@ -252,23 +252,22 @@ fn prepare_pair(p: &Pair, index: usize, outdir: &Path, opts: &ManifestOptions, c
             r.error = Some(format!("{src}: {}", rep.error.clone().unwrap_or_else(|| first_error(&rep))));
             return r;
         }
-        let mut spec = opts.fix.clone();
+        // Planned once, from the facts the check found; executed as planned.
         let facts = rep.media.clone().unwrap_or_else(|| crate::MediaFacts::new(crate::Format::Unknown, 0));
-        let plan = fix::plan(&facts, role, &spec);
-        if let Some(why) = plan.unfixable {
+        let planned = fix::Planned::new(Path::new(src), facts, role, &opts.fix);
+        if let Some(why) = &planned.plan.unfixable {
             r.status = PairStatus::Unfixable;
             r.error = Some(format!("{src}: {why}"));
             return r;
         }
         let name = Path::new(src).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let rel = super::output_rel(Path::new(&name), &plan, Path::new(&name).file_stem().unwrap_or_default());
+        let rel = super::output_rel(Path::new(&name), &planned.plan, Path::new(&name).file_stem().unwrap_or_default());
         let dst = outdir.join("inputs").join(format!("{}-{}", index + 1, rel.display()));
         if let Some(d) = dst.parent() {
             let _ = std::fs::create_dir_all(d);
         }
-        spec.format = dst.extension().and_then(|e| e.to_str()).and_then(crate::Format::from_extension);
         let ctl = Control { progress: None, cancel: Some(cancel) };
-        match fix::fix_file_with(Path::new(src), &dst, Some(role), &spec, true, ctl) {
+        match fix::execute(&planned, &dst, true, ctl) {
             Ok(o) => {
                 r.changes.extend(o.changes.into_iter().map(|c| format!("{name}: {c}")));
                 if role == Role::Image {

@@ -372,9 +372,10 @@ pub fn conversion_stems(rels: &[PathBuf]) -> std::collections::HashMap<PathBuf, 
 /// The extension of the file a plan writes, when it writes one.
 fn planned_extension(plan: &fix::FixPlan) -> Option<&'static str> {
     plan.ops.iter().find_map(|op| match op {
-        Op::Encode { format, .. } => Some(if *format == "jpeg" { "jpg" } else { format }),
-        Op::Remux { to, .. } => Some(*to),
-        Op::Reencode { container, .. } => Some(*container),
+        Op::Encode { format: crate::Format::Jpeg, .. } => Some("jpg"),
+        Op::Encode { format, .. } | Op::Remux { to: format, .. } | Op::Reencode { container: format, .. } => {
+            Some(format.name())
+        }
         _ => None,
     })
 }
@@ -537,7 +538,7 @@ fn process(rel: &Path, path: &Path, run: &Run<'_>, ctl: Control<'_>, conversion_
             }
         }
     }
-    let mut facts = match probe(path) {
+    let facts = match probe(path) {
         Ok(f) => f,
         Err(e) => {
             item.reason = Some(format!("cannot read it: {e}"));
@@ -572,22 +573,26 @@ fn process(rel: &Path, path: &Path, run: &Run<'_>, ctl: Control<'_>, conversion_
         }
         return finish(item, path, state, opts);
     }
-    if let Err(e) = fix::complete_video_facts(path, &mut facts) {
-        // Not a verdict on the input: the run ends with exit status 2 and the install hint.
-        item.reason = Some(format!("cannot measure the video: {e}"));
+    if facts.kind == Kind::Video && facts.headers_incomplete {
+        // Only FFmpeg reads this container, and its helper is missing. Not a verdict on the
+        // input: the run ends with exit status 2 and the install hint.
+        let hint = fix::FixError::Setup(crate::av::AvError::Missing.to_string());
+        item.reason = Some(format!("cannot measure the video: {hint}: install it with `cargo install --path .`"));
         return item;
     }
-    let plan = fix::plan(&facts, role, &opts.fix);
+    // Planned once, from the facts already probed; executed as planned.
+    let planned = fix::Planned::new(path, facts, role, &opts.fix);
+    let plan = &planned.plan;
     if let Some(why) = &plan.unfixable {
         item.status = ItemStatus::Unfixable;
         item.reason = Some(why.clone());
         return finish(item, path, state, opts);
     }
-    let out_rel = output_rel(rel, &plan, conversion_stem);
+    let out_rel = output_rel(rel, plan, conversion_stem);
     if opts.dry_run {
         item.status = ItemStatus::Planned;
         item.output = Some(out_rel);
-        item.plan = Some(plan);
+        item.plan = Some(planned.plan);
         return item;
     }
     let out = outdir.join(&out_rel);
@@ -597,18 +602,16 @@ fn process(rel: &Path, path: &Path, run: &Run<'_>, ctl: Control<'_>, conversion_
             return item;
         }
     }
-    let mut spec = opts.fix.clone();
-    spec.format = out.extension().and_then(|e| e.to_str()).and_then(crate::Format::from_extension);
     // Held while the fix runs: the estimate from the header (an image over its own budget is
     // refused by the fix itself, before it allocates).
-    let need = match facts.kind {
+    let need = match planned.facts.kind {
         Kind::Video => VIDEO_FIX_MEMORY,
-        _ => fix::fix_memory_estimate(&facts)
+        _ => fix::fix_memory_estimate(&planned.facts)
             .unwrap_or(0)
             .min(opts.fix.max_decode_bytes.unwrap_or(fix::DEFAULT_MAX_DECODE_BYTES)),
     };
     let _reserved = budget.reserve(need);
-    match fix::fix_file_with(path, &out, Some(role), &spec, true, ctl) {
+    match fix::execute(&planned, &out, true, ctl) {
         Ok(o) => {
             item.status = ItemStatus::Fixed;
             item.changes = o.changes;

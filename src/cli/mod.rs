@@ -154,7 +154,7 @@ pub(crate) fn parse_hex_color(s: &str, flag: &str) -> anyhow::Result<[u8; 3]> {
 }
 
 fn cmd_fix(a: args::FixArgs) -> anyhow::Result<Outcome> {
-    use wanprep::fix::{plan, AspectMode, FixError, FixSpec};
+    use wanprep::fix::{AspectMode, FixError, FixSpec};
     let mut spec = FixSpec::default();
     spec.limits = parse_limits(&a.limit)?;
     spec.aspect = match a.aspect {
@@ -184,18 +184,13 @@ fn cmd_fix(a: args::FixArgs) -> anyhow::Result<Outcome> {
     let input_name = a.input.display().to_string();
     let output_name = a.output.display().to_string();
     if a.dry_run {
-        let mut facts = match wanprep::probe(&a.input) {
-            Ok(f) => f,
+        let p = match wanprep::fix::prepare(&a.input, &a.output, None, &spec) {
+            Ok(planned) => planned.plan,
             Err(e) => {
-                eprintln!("wanprep fix: {}: {e}", render::sanitize(&input_name));
+                eprintln!("wanprep fix: {}: {}", render::sanitize(&input_name), render::sanitize(&e.to_string()));
                 return Ok(Outcome::Unusable);
             }
         };
-        if let Err(e) = wanprep::fix::complete_video_facts(&a.input, &mut facts) {
-            eprintln!("wanprep fix: {}: cannot measure the video: {e}", render::sanitize(&input_name));
-            return Ok(Outcome::Unusable);
-        }
-        let p = plan(&facts, Role::for_facts(&facts), &spec);
         if a.json {
             let doc = serde_json::json!({"input": input_name, "output": output_name, "dry_run": true, "plan": p});
             serde_json::to_writer_pretty(&mut out, &doc)?;

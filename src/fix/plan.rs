@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use super::geometry::{fit, video_filter, whole_frames};
 use crate::probe::{Format, Kind, MediaFacts};
 use crate::rules::{check, Limits, Role, RuleId};
 
@@ -92,7 +93,7 @@ pub enum Op {
     /// Decode the picture (the first frame of an animation).
     Decode {
         /// Source format.
-        format: &'static str,
+        format: Format,
         /// The source is animated: only its first frame is kept.
         #[serde(skip_serializing_if = "std::ops::Not::not")]
         animated: bool,
@@ -128,9 +129,9 @@ pub enum Op {
     /// Copy the video (and a copyable audio stream) into another container, no re-encoding.
     Remux {
         /// Source container.
-        from: &'static str,
-        /// Target container.
-        to: &'static str,
+        from: Format,
+        /// Target container (MP4 or MOV).
+        to: Format,
     },
     /// Keep the first `to_s` seconds, by stream copy (the start is a keyframe). Frames decoded
     /// before the cut are kept (a frame shown before it may refer to one shown after it), and
@@ -145,8 +146,8 @@ pub enum Op {
     /// Decode and re-encode the video as H.264 (yuv420p, square pixels, no rotation flag) through
     /// `filter`; AAC audio is copied.
     Reencode {
-        /// Container written (`mp4` or `mov`).
-        container: &'static str,
+        /// Container written (MP4 or MOV).
+        container: Format,
         /// Displayed size before.
         from: [u32; 2],
         /// Frame size after.
@@ -175,7 +176,7 @@ pub enum Op {
     /// holds it, else flattened onto the background colour.
     Encode {
         /// Output format.
-        format: &'static str,
+        format: Format,
         /// Size limit in bytes.
         max_bytes: u64,
     },
@@ -269,18 +270,6 @@ fn article(f: Format) -> String {
     }
 }
 
-/// `t` seconds down to the end of the last whole frame at `fps` (a cut keeps whole frames).
-pub(crate) fn whole_frames(t: f64, fps: Option<f64>) -> f64 {
-    match fps.filter(|&f| f.is_finite() && f > 0.0) {
-        Some(f) => round6(((t * f) + 1e-6).floor() / f),
-        None => t,
-    }
-}
-
-fn round6(x: f64) -> f64 {
-    (x * 1e6).round() / 1e6
-}
-
 /// Videos: a copy when compliant (and already in the container asked for); a stream copy into
 /// MP4 (or MOV) when only the container or the length is wrong and the codec is H.264/H.265;
 /// otherwise a re-encode to H.264 that scales, pads or crops, squares the pixels and applies
@@ -352,7 +341,7 @@ fn plan_video(facts: &MediaFacts, findings: &[crate::Finding], spec: &FixSpec) -
         && loop_to_s.is_none()
         && errors.iter().all(|f| matches!(f.rule, RuleId::VideoFormat | RuleId::VideoDuration));
     if kind == Kind::Video && copyable {
-        let mut ops = vec![Op::Remux { from: facts.format.name(), to: container.name() }];
+        let mut ops = vec![Op::Remux { from: facts.format, to: container }];
         if let Some(t) = trim_to {
             ops.push(Op::Trim { from_s: facts.duration_s.unwrap_or(t), to_s: t });
         }
@@ -377,7 +366,7 @@ fn plan_video(facts: &MediaFacts, findings: &[crate::Finding], spec: &FixSpec) -
     });
     let trim_to_s = if loop_to_s.is_some() { None } else { trim_to_s };
     let op = Op::Reencode {
-        container: container.name(),
+        container,
         from: [dw, dh],
         to: g.scaled,
         filter,
@@ -388,55 +377,6 @@ fn plan_video(facts: &MediaFacts, findings: &[crate::Finding], spec: &FixSpec) -
         loop_to_s,
     };
     FixPlan { kind, ops: vec![op], unfixable: None }
-}
-
-impl Anchor {
-    /// Where the kept window sits along the cut side, from 0 (top/left) to 1 (bottom/right);
-    /// `Auto` is decided from the pixels, and is the middle until then.
-    pub fn fraction(self) -> f64 {
-        match self {
-            Anchor::Top | Anchor::Left => 0.0,
-            Anchor::Bottom | Anchor::Right => 1.0,
-            Anchor::Centre | Anchor::Auto => 0.5,
-        }
-    }
-}
-
-/// The libavfilter graph that turns a decoded frame (stored size, any sample aspect ratio,
-/// `rotation` degrees clockwise to display) into `g.scaled` square pixels: rotate, scale, and
-/// pad or crop to the aspect limit. A crop keeps the window at `crop_at` (0 = top/left,
-/// 1 = bottom/right) along the side it cuts.
-pub fn video_filter(dw: u32, dh: u32, rotation: u16, g: Geometry, mode: AspectMode, crop_at: f64) -> String {
-    let rotate = match rotation {
-        90 => "transpose=clock,",
-        180 => "hflip,vflip,",
-        270 => "transpose=cclock,",
-        _ => "",
-    };
-    let even = |x: f64| ((x.round() as u32).max(2) + 1) & !1;
-    let [cw, ch] = g.canvas;
-    let [sw, sh] = g.scaled;
-    if [cw, ch] == [dw, dh] {
-        return format!("{rotate}scale={sw}:{sh}:flags=lanczos,setsar=1,format=yuv420p");
-    }
-    match mode {
-        AspectMode::Pad => {
-            let s = f64::from(sw) / f64::from(cw);
-            let (pw, ph) = (even(f64::from(dw) * s).min(sw), even(f64::from(dh) * s).min(sh));
-            format!(
-                "{rotate}scale={pw}:{ph}:flags=lanczos,setsar=1,pad={sw}:{sh}:(ow-iw)/2:(oh-ih)/2:color=black,format=yuv420p"
-            )
-        }
-        AspectMode::Crop => {
-            let (fw, fh) = (even(f64::from(dw)), even(f64::from(dh)));
-            let (cw, ch) = (even(f64::from(cw)).min(fw), even(f64::from(ch)).min(fh));
-            let at = crop_at.clamp(0.0, 1.0);
-            let (x, y) = (((fw - cw) as f64 * at).round() as u32, ((fh - ch) as f64 * at).round() as u32);
-            format!(
-                "{rotate}scale={fw}:{fh}:flags=lanczos,setsar=1,crop={cw}:{ch}:{x}:{y},scale={sw}:{sh}:flags=lanczos,format=yuv420p"
-            )
-        }
-    }
 }
 
 /// Formats the image decoder reads.
@@ -460,7 +400,7 @@ fn plan_image(facts: &MediaFacts, spec: &FixSpec, has_errors: bool) -> FixPlan {
     let (Some(w), Some(h)) = (facts.width, facts.height) else {
         return FixPlan::unfixable(kind, "the image size is unknown");
     };
-    let mut ops = vec![Op::Decode { format: facts.format.name(), animated: facts.animated == Some(true) }];
+    let mut ops = vec![Op::Decode { format: facts.format, animated: facts.animated == Some(true) }];
     let (mut cw, mut ch) = (w, h);
     if let Some(o) = facts.orientation.filter(|&o| (2..=8).contains(&o)) {
         ops.push(Op::Orient { orientation: o });
@@ -480,107 +420,6 @@ fn plan_image(facts: &MediaFacts, spec: &FixSpec, has_errors: bool) -> FixPlan {
     if geometry.scaled != geometry.canvas {
         ops.push(Op::Scale { from: geometry.canvas, to: geometry.scaled });
     }
-    ops.push(Op::Encode { format: format.name(), max_bytes: l.image_max_bytes });
+    ops.push(Op::Encode { format, max_bytes: l.image_max_bytes });
     FixPlan { kind, ops, unfixable: None }
-}
-
-/// The outcome of fitting a size into the limits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Geometry {
-    /// Size after padding or cropping to the aspect limit.
-    pub canvas: [u32; 2],
-    /// Size after scaling into [min, max] per side.
-    pub scaled: [u32; 2],
-}
-
-/// Fits `w`x`h` into the limits: first the aspect ratio (pad or crop to exactly `max_aspect`),
-/// then scale (aspect kept) so both sides land in `[min, max]`. `even` rounds to even sizes
-/// (for 4:2:0 video).
-pub fn fit(w: u32, h: u32, min: u32, max: u32, max_aspect: f64, mode: AspectMode, even: bool) -> Geometry {
-    let (w, h) = (w.max(1), h.max(1));
-    let (mut cw, mut ch) = (w, h);
-    if f64::from(w) > max_aspect * f64::from(h) {
-        match mode {
-            AspectMode::Pad => ch = (f64::from(w) / max_aspect).ceil() as u32,
-            AspectMode::Crop => cw = (max_aspect * f64::from(h)).floor() as u32,
-        }
-    } else if f64::from(h) > max_aspect * f64::from(w) {
-        match mode {
-            AspectMode::Pad => cw = (f64::from(h) / max_aspect).ceil() as u32,
-            AspectMode::Crop => ch = (max_aspect * f64::from(w)).floor() as u32,
-        }
-    }
-    let (long, short) = (f64::from(cw.max(ch)), f64::from(cw.min(ch)));
-    let mut s = 1.0f64;
-    if long > f64::from(max) {
-        s = f64::from(max) / long;
-    }
-    if short * s < f64::from(min) {
-        s = f64::from(min) / short;
-    }
-    let round = |x: f64| -> u32 {
-        let v = x.round().max(1.0) as u32;
-        if even {
-            (v + 1) & !1
-        } else {
-            v
-        }
-    };
-    let (mut sw, mut sh) =
-        if s == 1.0 && !even { (cw, ch) } else { (round(f64::from(cw) * s), round(f64::from(ch) * s)) };
-    // Rounding may step over a limit by a pixel: pull back inside.
-    let step = if even { 2 } else { 1 };
-    let (lo, hi) = (if even { (min + 1) & !1 } else { min }, if even { max & !1 } else { max });
-    sw = sw.clamp(lo, hi.max(lo));
-    sh = sh.clamp(lo, hi.max(lo));
-    while f64::from(sw) > max_aspect * f64::from(sh) && sw - step >= lo {
-        sw -= step;
-    }
-    while f64::from(sh) > max_aspect * f64::from(sw) && sh - step >= lo {
-        sh -= step;
-    }
-    Geometry { canvas: [cw, ch], scaled: [sw, sh] }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    #[test]
-    fn examples() {
-        let g = fit(5000, 3000, 200, 4096, 3.0, AspectMode::Pad, false);
-        assert_eq!(g, Geometry { canvas: [5000, 3000], scaled: [4096, 2458] });
-        let g = fit(1200, 300, 200, 4096, 3.0, AspectMode::Pad, false);
-        assert_eq!(g.canvas, [1200, 400]);
-        let g = fit(1200, 300, 200, 4096, 3.0, AspectMode::Crop, false);
-        assert_eq!(g.canvas, [900, 300]);
-        let g = fit(100, 150, 200, 4096, 3.0, AspectMode::Pad, false);
-        assert_eq!(g.scaled, [200, 300]);
-    }
-
-    proptest! {
-        #[test]
-        fn fitted_sizes_are_inside_the_limits_and_keep_the_aspect(w in 1u32..20_000, h in 1u32..20_000, crop in any::<bool>(), even in any::<bool>()) {
-            let mode = if crop { AspectMode::Crop } else { AspectMode::Pad };
-            let (min, max) = if even { (200, 2048) } else { (200, 4096) };
-            let g = fit(w, h, min, max, 3.0, mode, even);
-            let [sw, sh] = g.scaled;
-            prop_assert!((min..=max).contains(&sw) && (min..=max).contains(&sh), "{:?}", g);
-            prop_assert!(u64::from(sw) <= 3 * u64::from(sh) && u64::from(sh) <= 3 * u64::from(sw), "{:?}", g);
-            if even {
-                prop_assert!(sw % 2 == 0 && sh % 2 == 0);
-            }
-            // The canvas is scaled uniformly: aspect kept within rounding (2 px either side),
-            // unless a side hit a limit the other could not follow (extreme inputs).
-            let [cw, ch] = g.canvas;
-            let canvas_aspect = f64::from(cw) / f64::from(ch);
-            let out_aspect = f64::from(sw) / f64::from(sh);
-            let tol = 2.5 / f64::from(sw.min(sh)) + 0.01;
-            let in_range = (1.0 / 3.0..=3.0).contains(&canvas_aspect);
-            if in_range && sw > min && sh > min && sw < max && sh < max {
-                prop_assert!((canvas_aspect / out_aspect - 1.0).abs() < tol, "{:?} {canvas_aspect} {out_aspect}", g);
-            }
-        }
-    }
 }

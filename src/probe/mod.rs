@@ -10,6 +10,7 @@ mod bmp;
 mod deep;
 mod exif;
 mod facts;
+mod ffmpeg;
 mod gif;
 mod h264;
 pub mod http;
@@ -91,6 +92,7 @@ pub fn probe_path(path: &Path, opts: &ProbeOptions) -> io::Result<MediaFacts> {
     let mut src = FileSource::open(path)?;
     let mut facts = probe_source_with(&mut src, opts)?;
     facts.extension = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    ffmpeg::complete(path, &mut facts);
     if opts.deep && facts.is_intact() {
         deep::decode_file(path, &mut facts)?;
     }

@@ -67,6 +67,12 @@ pub enum Format {
     Unknown,
 }
 
+impl Serialize for Format {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
 impl Format {
     /// Lower-case name used in reports and JSON.
     pub fn name(self) -> &'static str {
