@@ -7,8 +7,10 @@
 //! down when a hostile file crashes it, its memory is returned when it ends, and cancelling an
 //! encode is killing a process.
 //!
-//! The protocol is one JSON [`Request`] on the helper's stdin and one JSON [`Response`] on its
-//! stdout.
+//! The protocol is one JSON [`Envelope`] holding a [`Request`] on the helper's stdin and one
+//! holding a [`Response`] on its stdout, both stamped with [`PROTOCOL`]: a helper from another
+//! build (an old `wanprep-av` left on PATH) is refused with [`AvError::WrongProtocol`], never
+//! misread. `wanprep-av --protocol` prints the version it speaks.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -20,6 +22,25 @@ use serde::{Deserialize, Serialize};
 
 /// The helper's file name.
 pub const HELPER: &str = "wanprep-av";
+
+/// The protocol version; raised whenever a request or response changes shape or meaning.
+pub const PROTOCOL: u32 = 2;
+
+/// A request or response with the protocol version it was written for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Envelope<T> {
+    /// [`PROTOCOL`] of the writer.
+    pub protocol: u32,
+    /// The request or response.
+    pub body: T,
+}
+
+impl<T> Envelope<T> {
+    /// `body` stamped with this build's protocol.
+    pub fn new(body: T) -> Envelope<T> {
+        Envelope { protocol: PROTOCOL, body }
+    }
+}
 
 /// Settings for a re-encode, decided by the fix planner.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -202,6 +223,17 @@ pub enum AvError {
     /// It crashed or answered nonsense.
     #[error("the FFmpeg helper failed: {0}")]
     Crashed(String),
+    /// The helper found is from another build and speaks another protocol.
+    #[error(
+        "the FFmpeg helper {path} is from another wanprep build ({found}; this wanprep speaks protocol {PROTOCOL}): \
+         install wanprep and wanprep-av together"
+    )]
+    WrongProtocol {
+        /// The helper.
+        path: PathBuf,
+        /// What it answered instead.
+        found: String,
+    },
 }
 
 /// Finds the helper: beside the current executable, one directory up (test and bench binaries
@@ -223,7 +255,8 @@ pub fn helper_path() -> Option<PathBuf> {
 /// `progress` gets the seconds of output written so far, as the helper reports them.
 pub fn run(req: &Request, cancel: Option<&AtomicBool>, progress: Option<&dyn Fn(f64)>) -> Result<Response, AvError> {
     let exe = helper_path().ok_or(AvError::Missing)?;
-    let body = serde_json::to_vec(req).map_err(|e| AvError::Crashed(format!("cannot encode the request: {e}")))?;
+    let body = serde_json::to_vec(&Envelope::new(req))
+        .map_err(|e| AvError::Crashed(format!("cannot encode the request: {e}")))?;
     let mut child = Command::new(&exe)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -260,13 +293,30 @@ pub fn run(req: &Request, cancel: Option<&AtomicBool>, progress: Option<&dyn Fn(
     };
     let stdout = out.and_then(|h| h.join().ok()).unwrap_or_default();
     let stderr = err.and_then(|h| h.join().ok()).unwrap_or_default();
-    match serde_json::from_slice::<Response>(&stdout) {
-        Ok(r) if status.success() => Ok(r),
-        _ => {
-            let tail = String::from_utf8_lossy(&stderr[stderr.len().saturating_sub(500)..]).trim().to_string();
-            let how = match status.code() {
-                Some(c) => format!("exit status {c}"),
-                None => "killed by a signal (a crash in FFmpeg)".to_string(),
+    decode_answer(&exe, &stdout, status.success().then_some(()).ok_or(status.code()), &stderr)
+}
+
+/// The helper's answer: its response, or why there is none. A helper that does not speak this
+/// build's protocol — it answers in another envelope, or (older helpers) refuses the envelope
+/// as "not a request" — is [`AvError::WrongProtocol`].
+fn decode_answer(exe: &Path, stdout: &[u8], exit: Result<(), Option<i32>>, stderr: &[u8]) -> Result<Response, AvError> {
+    let wrong = |found: String| AvError::WrongProtocol { path: exe.to_path_buf(), found };
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(stdout) {
+        match v.get("protocol").and_then(serde_json::Value::as_u64) {
+            Some(p) if p == u64::from(PROTOCOL) => {}
+            Some(p) => return Err(wrong(format!("protocol {p}"))),
+            None => return Err(wrong("a response without a protocol version".into())),
+        }
+    }
+    let tail = String::from_utf8_lossy(&stderr[stderr.len().saturating_sub(500)..]).trim().to_string();
+    match (serde_json::from_slice::<Envelope<Response>>(stdout), exit) {
+        (Ok(e), Ok(())) => Ok(e.body),
+        _ if tail.contains("not a request") => Err(wrong("it cannot read this request".into())),
+        (_, exit) => {
+            let how = match exit {
+                Ok(()) => "an unreadable answer".to_string(),
+                Err(Some(c)) => format!("exit status {c}"),
+                Err(None) => "killed by a signal (a crash in FFmpeg)".to_string(),
             };
             Err(AvError::Crashed(if tail.is_empty() { how } else { format!("{how}: {tail}") }))
         }
@@ -336,5 +386,32 @@ pub fn probe_stream(path: &Path) -> Result<StreamInfo, AvError> {
         Response::Probed(info) => Ok(info),
         Response::Failed(why) => Err(AvError::Crashed(why)),
         _ => Err(AvError::Crashed("unexpected answer".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(stdout: &str, exit: Result<(), Option<i32>>, stderr: &str) -> Result<Response, AvError> {
+        decode_answer(Path::new("/x/wanprep-av"), stdout.as_bytes(), exit, stderr.as_bytes())
+    }
+
+    #[test]
+    fn only_this_builds_protocol_is_understood() {
+        let ok = serde_json::to_string(&Envelope::new(Response::Decoded)).unwrap();
+        assert!(matches!(decode(&ok, Ok(()), ""), Ok(Response::Decoded)));
+        // An older helper answers a bare response, or refuses the envelope.
+        assert!(matches!(decode(r#""decoded""#, Ok(()), ""), Err(AvError::WrongProtocol { .. })));
+        assert!(matches!(
+            decode("", Err(Some(2)), "wanprep-av: not a request (missing field `op`); this program is run by wanprep"),
+            Err(AvError::WrongProtocol { .. })
+        ));
+        // A newer one stamps another number.
+        let newer = r#"{"protocol": 99, "body": "decoded"}"#;
+        let e = decode(newer, Ok(()), "").unwrap_err();
+        assert!(e.to_string().contains("protocol 99") && e.to_string().contains("/x/wanprep-av"), "{e}");
+        // A crash stays a crash.
+        assert!(matches!(decode("", Err(None), "segfault"), Err(AvError::Crashed(_))));
     }
 }

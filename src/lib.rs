@@ -29,10 +29,12 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+// The helper protocol is shared with the `wanprep-av` binary; it is not the library's API.
+#[doc(hidden)]
 pub mod av;
 pub mod batch;
 pub mod client;
-pub mod dates;
+mod dates;
 pub mod fix;
 mod fsutil;
 mod inspect;
@@ -40,11 +42,21 @@ mod net;
 mod pool;
 pub mod probe;
 pub mod report;
-pub mod retry;
+mod retry;
 pub mod rules;
 
-pub use fsutil::{private_dir, write_atomic};
 pub use inspect::{check_input, check_inputs, CheckOptions, InputSpec};
+pub use inspect::{CheckReport, InputReport};
 pub use probe::{probe, probe_bytes, probe_path, probe_source, ByteSource, Format, Kind, MediaFacts, ProbeOptions};
-pub use report::{CheckReport, InputReport};
-pub use rules::{check, is_compliant, pair_findings, Finding, Limits, Role, Severity};
+pub use rules::{check, is_compliant, pair_findings, Finding, Limits, Role, RuleId, Severity};
+
+/// What the `wanprep` binary, the fuzz targets and the tests reach below the API. No stability
+/// promise: not part of the library.
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::batch::naming::{conversion_stems, output_rel};
+    pub use crate::client::api::ApiError;
+    pub use crate::client::download::{download, part_path};
+    pub use crate::fsutil::{private_dir, write_atomic};
+    pub use crate::probe::http::client as http_client;
+}

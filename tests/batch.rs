@@ -75,7 +75,7 @@ fn a_folder_is_copied_fixed_and_listed_into_the_same_tree_and_a_rerun_does_no_wo
     let report = out_parent.path().join("report.json");
     let (i, o, r) = (input.path().to_str().unwrap(), out.to_str().unwrap(), report.to_str().unwrap());
 
-    let first = run(&["batch", i, "-o", o, "--json", r, "--jobs", "2"], &[]);
+    let first = run(&["batch", i, "-o", o, "--report", r, "--jobs", "2"], &[]);
     assert_eq!(code(&first), 1, "some inputs cannot be fixed: {}", text(&first));
     assert_eq!(tree(input.path()), before, "the input folder was written to");
 
@@ -117,7 +117,7 @@ fn a_folder_is_copied_fixed_and_listed_into_the_same_tree_and_a_rerun_does_no_wo
         (Some(9), Some(2), Some(4), Some(2), Some(1)),
         "{s}"
     );
-    let items = doc["items"].as_array().unwrap();
+    let items = doc["inputs"].as_array().unwrap();
     let by_input =
         |p: &str| items.iter().find(|it| it["input"] == p).unwrap_or_else(|| panic!("{p} not in the report"));
     assert_eq!(by_input("clips/short.mp4")["status"], "unfixable");
@@ -131,7 +131,7 @@ fn a_folder_is_copied_fixed_and_listed_into_the_same_tree_and_a_rerun_does_no_wo
 
     // A second run finds everything done and verified.
     let out_before = tree(&out);
-    let second = run(&["batch", i, "-o", o, "--json", r], &[]);
+    let second = run(&["batch", i, "-o", o, "--report", r], &[]);
     assert_eq!(code(&second), 1);
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     assert_eq!(doc["summary"]["skipped"].as_u64(), Some(9), "{}", doc["summary"]);
@@ -139,7 +139,7 @@ fn a_folder_is_copied_fixed_and_listed_into_the_same_tree_and_a_rerun_does_no_wo
 
     // A damaged output is not trusted: it is made again.
     std::fs::write(out.join("chars/too_wide.png"), b"tampered").unwrap();
-    let third = run(&["batch", i, "-o", o, "--json", r], &[]);
+    let third = run(&["batch", i, "-o", o, "--report", r], &[]);
     assert_eq!(code(&third), 1);
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     assert_eq!(doc["summary"]["skipped"].as_u64(), Some(8));
@@ -188,7 +188,7 @@ fn shards_split_a_folder_into_disjoint_parts_that_cover_it() {
             &[],
         );
         let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-        seen.extend(doc["items"].as_array().unwrap().iter().map(|i| i["input"].as_str().unwrap().to_string()));
+        seen.extend(doc["inputs"].as_array().unwrap().iter().map(|i| i["input"].as_str().unwrap().to_string()));
     }
     seen.sort();
     let mut dedup = seen.clone();

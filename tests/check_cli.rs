@@ -272,3 +272,28 @@ fn the_readme_rules_table_is_the_generated_one() {
         assert_eq!(r.as_str().parse::<wanprep::rules::RuleId>().unwrap(), *r);
     }
 }
+
+#[test]
+fn the_helper_refuses_a_request_of_another_protocol() {
+    use std::io::Write;
+    let helper = env!("CARGO_BIN_EXE_wanprep-av");
+    let v = std::process::Command::new(helper).arg("--protocol").output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&v.stdout).trim(), wanprep::av::PROTOCOL.to_string());
+    // A request as an older wanprep wrote it (no envelope), and one from a newer build.
+    for body in [r#"{"op":"probe","path":"fixtures/video/ok_640x360_3s.mp4"}"#.to_string(), {
+        let p = wanprep::av::PROTOCOL + 1;
+        format!(r#"{{"protocol":{p},"body":{{"op":"probe","path":"fixtures/video/ok_640x360_3s.mp4"}}}}"#)
+    }] {
+        let mut child = std::process::Command::new(helper)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(body.as_bytes()).unwrap();
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{body}");
+        assert!(o.stdout.is_empty(), "nothing that could be misread: {}", String::from_utf8_lossy(&o.stdout));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("protocol"), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+}

@@ -408,7 +408,7 @@ fn item7_without_the_ffmpeg_helper_every_command_exits_2_with_an_install_hint() 
     );
     assert_eq!(code(&o), 2, "{}", String::from_utf8_lossy(&o.stdout));
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
-    let clip = doc["items"].as_array().unwrap().iter().find(|i| i["input"] == "clip.mkv").unwrap();
+    let clip = doc["inputs"].as_array().unwrap().iter().find(|i| i["input"] == "clip.mkv").unwrap();
     assert_eq!(clip["status"], "failed", "{clip}");
     assert!(clip["reason"].as_str().unwrap().contains("wanprep-av"), "{clip}");
 }

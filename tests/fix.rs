@@ -191,7 +191,7 @@ fn plans_are_pure_values_for_other_callers() {
             &FixSpec::default(),
             false
         ),
-        Err(FixError::Io(_)) | Err(FixError::Unfixable(_))
+        Err(FixError::Io { .. }) | Err(FixError::Unfixable(_))
     ));
 }
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use wanprep::probe::http::HttpOptions;
+use wanprep::probe::HttpOptions;
 use wanprep::{check_input, CheckOptions, InputReport, InputSpec, ProbeOptions, Role};
 
 use crate::http_server::TestServer;

@@ -151,7 +151,7 @@ fn item3_inputs_sharing_names_never_share_an_output() {
         assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stdout));
         let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
         let mut names: Vec<String> =
-            doc["items"].as_array().unwrap().iter().map(|i| i["output"].as_str().unwrap().to_string()).collect();
+            doc["inputs"].as_array().unwrap().iter().map(|i| i["output"].as_str().unwrap().to_string()).collect();
         names.sort();
         (names, doc["summary"]["skipped"].as_u64().unwrap())
     };
@@ -167,7 +167,7 @@ fn item3_inputs_sharing_names_never_share_an_output() {
 /// (`None`: its own name), as the batch names them.
 fn outputs(names: &[String], exts: &[Option<&'static str>]) -> Vec<PathBuf> {
     let rels: Vec<PathBuf> = names.iter().map(PathBuf::from).collect();
-    let stems = wanprep::batch::conversion_stems(&rels);
+    let stems = wanprep::internals::conversion_stems(&rels);
     rels.iter()
         .zip(exts)
         .map(|(rel, ext)| {
@@ -178,7 +178,7 @@ fn outputs(names: &[String], exts: &[Option<&'static str>]) -> Vec<PathBuf> {
                 }
             };
             let plan = wanprep::fix::FixPlan { kind: wanprep::Kind::Image, ops, unfixable: None };
-            wanprep::batch::output_rel(rel, &plan, &stems[rel])
+            wanprep::internals::output_rel(rel, &plan, &stems[rel])
         })
         .collect()
 }
@@ -248,7 +248,7 @@ fn item4_a_file_name_that_is_not_utf8_is_reported_exactly_and_remembered() {
     let o = run();
     assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
     let doc = json(&o);
-    let items = doc["items"].as_array().unwrap();
+    let items = doc["inputs"].as_array().unwrap();
     assert_eq!(items.len(), 2);
     let cafe = items.iter().find(|i| i["path_bytes"] == "636166e92e6a7067").expect("exact bytes of caf\\xe9.jpg");
     assert_eq!(cafe["input"], "caf\u{FFFD}.jpg");
@@ -329,7 +329,7 @@ fn item7_a_planted_symlink_is_never_written_through() {
     let o = env.submit(&["--json"]);
     assert_eq!(code(&o), 0, "{}", text(&o));
     let id = json(&o)["task_id"].as_str().unwrap().to_string();
-    let part = wanprep::client::download::part_path(&env.out(), &id);
+    let part = wanprep::internals::part_path(&env.out(), &id);
     std::os::unix::fs::symlink(&victim, &part).unwrap();
     let o = env.run(&[
         "wait",
@@ -400,7 +400,7 @@ fn item8_a_fifo_is_refused_at_once_everywhere() {
     let o =
         wanprep(&["batch", dir.path().to_str().unwrap(), "-o", out.path().join("o").to_str().unwrap(), "--json", "-"]);
     let doc = json(&o);
-    let pipe = doc["items"].as_array().unwrap().iter().find(|i| i["input"] == "pipe.mp4").unwrap();
+    let pipe = doc["inputs"].as_array().unwrap().iter().find(|i| i["input"] == "pipe.mp4").unwrap();
     assert_eq!(pipe["status"], "not_media", "{pipe}");
     assert!(out.path().join("o/a.jpg").is_file());
     // In a manifest.
@@ -431,7 +431,7 @@ fn item8_an_unreadable_subfolder_is_listed_as_failed_and_the_run_goes_on() {
         wanprep(&["batch", dir.path().to_str().unwrap(), "-o", out.path().join("o").to_str().unwrap(), "--json", "-"]);
     std::fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let doc = json(&o);
-    let entry = doc["items"].as_array().unwrap().iter().find(|i| i["input"] == "locked").unwrap();
+    let entry = doc["inputs"].as_array().unwrap().iter().find(|i| i["input"] == "locked").unwrap();
     assert_eq!(entry["status"], "failed");
     assert!(out.path().join("o/a.jpg").is_file());
 }
@@ -467,7 +467,11 @@ fn item10_a_url_that_sends_a_byte_a_second_meets_its_deadline() {
     let o = wanprep(&["check", "--json", "--url-timeout", "3", &server.url("drip/1000/image/ok_800x600.jpg")]);
     let took = start.elapsed();
     assert_eq!(code(&o), 2, "{}", String::from_utf8_lossy(&o.stdout));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("--url-timeout"), "{}", String::from_utf8_lossy(&o.stdout));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("longer than the 3 s allowed"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
     assert!(took < Duration::from_secs(15), "{took:?}");
 }
 

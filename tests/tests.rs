@@ -6,6 +6,7 @@ mod util;
 
 mod batch;
 mod check_cli;
+mod examples;
 mod ffprobe_crosscheck;
 mod fidelity;
 mod fix;
@@ -13,6 +14,7 @@ mod hostile;
 mod large_files;
 mod probe_fixtures;
 mod remote;
+mod reports;
 mod rules_boundaries;
 mod safety;
 mod submit;

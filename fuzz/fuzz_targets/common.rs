@@ -7,7 +7,7 @@ pub fn exercise(data: &[u8]) {
     let limits = Limits::default();
     for role in [Role::Image, Role::Video] {
         for f in check(&facts, role, &limits) {
-            assert!(!f.rule.is_empty() && !f.message.is_empty());
+            assert!(!f.rule.as_str().is_empty() && !f.message.is_empty());
         }
     }
     let _ = serde_json_len(&facts);

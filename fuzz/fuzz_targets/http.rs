@@ -8,7 +8,7 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use wanprep::probe::http::HttpOptions;
+use wanprep::probe::HttpOptions;
 use wanprep::{check_input, CheckOptions, InputSpec};
 
 /// A server that answers every connection with the current fuzz input, then closes it.
@@ -45,7 +45,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         let r = check_input(&InputSpec::new(url.clone(), role), &opts);
         assert!(r.error.is_some() || r.media.is_some() || !r.findings.is_empty());
     }
-    if let Ok(client) = wanprep::probe::http::client(&http) {
+    if let Ok(client) = wanprep::internals::http_client(&http) {
         let dir = std::env::temp_dir().join(format!("wanprep-fuzz-{}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
         // Retries of a broken answer would take seconds: stop them after a moment.
@@ -56,7 +56,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
             timer.store(true, std::sync::atomic::Ordering::SeqCst);
         });
         let out = dir.join("r.mp4");
-        let _ = wanprep::client::download::download(&client, url, &out, "t", Some(&stop), 1 << 20, |_, _| {});
+        let _ = wanprep::internals::download(&client, url, &out, "t", Some(&stop), 1 << 20, |_, _| {});
     }
     // The body, whatever its framing, as the API readers see it.
     let body = data.windows(4).position(|w| w == b"\r\n\r\n").map_or(data, |i| &data[i + 4..]);

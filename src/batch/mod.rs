@@ -1,18 +1,18 @@
 //! `batch`: check and fix a whole folder (or, in [`manifest`], submit many pairs), in parallel,
 //! resumably, with a report.
 //!
-//! A folder run walks the input folder ([`walk`]), takes a deterministic shard of it if asked,
+//! A folder run walks the input folder, takes a deterministic shard of it if asked,
 //! and for every file: probes and checks it; copies (or hard-links) a compliant one, fixes a
 //! non-compliant one with [`crate::fix`], lists an unfixable or non-media one — writing into the
 //! output folder under the same relative path, and never writing into the input folder. Each
-//! finished input is recorded in [`state`] so a re-run skips it.
+//! finished input is recorded in a state file so a re-run skips it.
 
 mod budget;
 pub mod manifest;
-mod naming;
+pub(crate) mod naming;
 mod run;
-pub mod state;
-pub mod walk;
+mod state;
+mod walk;
 
 use std::path::{Path, PathBuf};
 
@@ -176,7 +176,7 @@ pub struct BatchReport {
     /// Wall time.
     pub elapsed_s: f64,
     /// One entry per input, in path order.
-    pub items: Vec<ItemReport>,
+    pub inputs: Vec<ItemReport>,
 }
 
 impl BatchReport {
@@ -193,9 +193,29 @@ pub enum BatchError {
     /// The folders are not usable.
     #[error("{0}")]
     Usage(String),
-    /// Listing or creating folders failed.
-    #[error("{0}")]
-    Io(String),
+    /// Reading the manifest, listing or creating folders failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done, with the path.
+        context: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A manifest row names an output that exists and is not its job's saved result.
+    #[error("line {line}: {} exists and is not this job's result", .path.display())]
+    OutputExists {
+        /// The manifest line.
+        line: usize,
+        /// The existing file.
+        path: PathBuf,
+    },
+}
+
+impl BatchError {
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> BatchError {
+        BatchError::Io { context: context.into(), source }
+    }
 }
 
 /// Progress of a run, for displays.
@@ -229,5 +249,4 @@ pub enum BatchEvent<'a> {
     },
 }
 
-pub use naming::{conversion_stems, output_rel};
 pub use run::run_dir;

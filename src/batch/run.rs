@@ -67,14 +67,14 @@ pub fn run_dir(
     let start = Instant::now();
     let (dir_c, _) = check_dirs(dir, outdir)?;
     let mut files =
-        walk::walk(&dir_c, opts.hidden).map_err(|e| BatchError::Io(format!("listing {}: {e}", dir.display())))?;
+        walk::walk(&dir_c, opts.hidden).map_err(|e| BatchError::io(format!("listing {}", dir.display()), e))?;
     // Before sharding, so every shard names outputs the same way.
     let stems = conversion_stems(&files.iter().map(|f| f.rel.clone()).collect::<Vec<_>>());
     if let Some((k, n)) = opts.shard {
         files.retain(|f| walk::in_shard(&f.rel, k, n));
     }
     if !opts.dry_run {
-        std::fs::create_dir_all(outdir).map_err(|e| BatchError::Io(format!("creating {}: {e}", outdir.display())))?;
+        std::fs::create_dir_all(outdir).map_err(|e| BatchError::io(format!("creating {}", outdir.display()), e))?;
     }
     let state = State::load(outdir);
     let budget = MemoryBudget::new(opts.max_memory.unwrap_or_else(default_max_memory));
@@ -126,7 +126,7 @@ pub fn run_dir(
         output_dir: outdir.to_path_buf(),
         summary,
         elapsed_s: start.elapsed().as_secs_f64(),
-        items,
+        inputs: items,
     })
 }
 

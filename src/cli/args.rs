@@ -1,4 +1,4 @@
-//! Raw command-line flags (clap). Turned into library settings in `cli::mod`.
+//! Raw command-line flags (clap). `settings` turns them into library settings.
 
 use std::path::PathBuf;
 
@@ -46,6 +46,22 @@ pub enum Command {
     Rules(RulesArgs),
 }
 
+impl Command {
+    /// Whether the command was asked for JSON on stdout (so even a failure to start is JSON).
+    pub fn wants_json(&self) -> bool {
+        match self {
+            Command::Check(a) => a.json,
+            Command::Fix(a) => a.json,
+            Command::Batch(a) => a.json.as_deref() == Some(std::path::Path::new("-")),
+            Command::Submit(a) => a.json,
+            Command::Status(a) => a.json,
+            Command::Wait(a) => a.json,
+            Command::Tasks(a) => a.json,
+            Command::Rules(a) => a.json,
+        }
+    }
+}
+
 /// Where the service is and who we are to it.
 #[derive(Debug, Args, Clone)]
 pub struct ServiceArgs {
@@ -62,7 +78,7 @@ pub struct ServiceArgs {
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
     /// Largest result downloaded, in bytes (a longer answer is stopped and nothing is kept).
-    #[arg(long, value_name = "BYTES", default_value_t = wanprep::client::download::DEFAULT_MAX_DOWNLOAD)]
+    #[arg(long, value_name = "BYTES", default_value_t = wanprep::client::DEFAULT_MAX_DOWNLOAD)]
     pub max_download: u64,
 }
 
@@ -121,7 +137,7 @@ pub struct SubmitArgs {
 #[derive(Debug, Args)]
 pub struct BatchArgs {
     /// The folder to process (or use --manifest).
-    #[arg(value_name = "DIR", required_unless_present = "manifest", conflicts_with = "manifest")]
+    #[arg(value_name = "DIR", conflicts_with = "manifest")]
     pub dir: Option<PathBuf>,
     /// A CSV (image,video[,mode,watermark,output]) or JSON-lines file of pairs.
     #[arg(long, value_name = "PAIRS")]
@@ -132,9 +148,13 @@ pub struct BatchArgs {
     /// Inputs processed in parallel (0 = one per core).
     #[arg(long, short = 'j', default_value_t = 0, value_name = "N")]
     pub jobs: usize,
-    /// Write the JSON report to this file ("-" for stdout).
-    #[arg(long, value_name = "REPORT")]
+    /// Print the report as one JSON document on stdout (instead of the summary). The older
+    /// form `--json FILE` still writes it to FILE, with a note: use --report FILE.
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-")]
     pub json: Option<PathBuf>,
+    /// Write the JSON report to FILE (atomically; "-" for stdout).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
     /// Probe, check and plan only; write nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -157,30 +177,14 @@ pub struct BatchArgs {
     /// RAM); a worker waits until its fix fits.
     #[arg(long, value_name = "BYTES")]
     pub max_memory: Option<u64>,
-    /// Most memory one image fix may take, in bytes, decided from the header before decoding.
-    #[arg(long, value_name = "BYTES", default_value_t = wanprep::fix::DEFAULT_MAX_DECODE_BYTES)]
-    pub max_decode_memory: u64,
     /// Manifest: most tasks running at once (the API runs few per account; extra ones queue).
     #[arg(long, default_value_t = 2, value_name = "N")]
     pub max_in_flight: usize,
     /// Manifest: seconds between polling rounds.
     #[arg(long, default_value_t = 15.0, value_name = "S")]
     pub poll_interval: f64,
-    /// Bring an aspect ratio into range by padding or cropping (see --anchor).
-    #[arg(long, value_enum, default_value_t = AspectArg::Pad, value_name = "MODE")]
-    pub aspect: AspectArg,
-    /// Where a crop keeps the picture: auto = the most salient part (edges, skin, colour).
-    #[arg(long, value_enum, default_value_t = AnchorArg::Auto, value_name = "WHERE")]
-    pub anchor: AnchorArg,
-    /// Colour transparency is flattened onto when the output format has no alpha (JPEG, BMP).
-    #[arg(long, value_name = "RRGGBB", default_value = "FFFFFF")]
-    pub background: String,
-    /// Video: loop clips shorter than the minimum duration until they are long enough.
-    #[arg(long, value_enum, value_name = "HOW")]
-    pub extend: Option<ExtendArg>,
-    /// Override a limit, e.g. --limit image.max_side=2048.
-    #[arg(long, value_name = "NAME=VALUE")]
-    pub limit: Vec<String>,
+    #[command(flatten)]
+    pub fix: FixFlags,
     #[command(flatten)]
     pub service: ServiceArgs,
 }
@@ -190,7 +194,7 @@ pub struct StatusArgs {
     /// The task id.
     #[arg(value_name = "TASK_ID")]
     pub task_id: String,
-    /// Print the service's answer as it came.
+    /// Print the status as JSON (the service's `output` object as it came, with the status).
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
@@ -226,7 +230,7 @@ pub struct TasksArgs {
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
     /// Largest result downloaded, in bytes (a longer answer is stopped and nothing is kept).
-    #[arg(long, value_name = "BYTES", default_value_t = wanprep::client::download::DEFAULT_MAX_DOWNLOAD)]
+    #[arg(long, value_name = "BYTES", default_value_t = wanprep::client::DEFAULT_MAX_DOWNLOAD)]
     pub max_download: u64,
 }
 
@@ -248,6 +252,18 @@ pub struct FixArgs {
     /// Replace OUTPUT if it exists.
     #[arg(long)]
     pub force: bool,
+    /// Video: start the kept part this many seconds in (a start after 0 re-encodes).
+    #[arg(long, value_name = "S")]
+    pub start: Option<f64>,
+    #[arg(long, value_name = "S", help = duration_help())]
+    pub duration: Option<f64>,
+    #[command(flatten)]
+    pub fix: FixFlags,
+}
+
+/// How a fix shapes its output: shared by `fix` and `batch`.
+#[derive(Debug, Args)]
+pub struct FixFlags {
     /// Bring an aspect ratio into range by padding (keeps everything) or cropping (see --anchor).
     #[arg(long, value_enum, default_value_t = AspectArg::Pad, value_name = "MODE")]
     pub aspect: AspectArg,
@@ -261,14 +277,9 @@ pub struct FixArgs {
     /// Colour transparency is flattened onto when the output format has no alpha (JPEG, BMP).
     #[arg(long, value_name = "RRGGBB", default_value = "FFFFFF")]
     pub background: String,
-    /// Most memory an image fix may take, in bytes, decided from the header before decoding.
+    /// Most memory one image fix may take, in bytes, decided from the header before decoding.
     #[arg(long, value_name = "BYTES", default_value_t = wanprep::fix::DEFAULT_MAX_DECODE_BYTES)]
     pub max_decode_memory: u64,
-    /// Video: start the kept part this many seconds in (a start after 0 re-encodes).
-    #[arg(long, value_name = "S")]
-    pub start: Option<f64>,
-    #[arg(long, value_name = "S", help = duration_help())]
-    pub duration: Option<f64>,
     #[arg(long, value_enum, value_name = "HOW", help = extend_help())]
     pub extend: Option<ExtendArg>,
     /// Override a limit, e.g. --limit image.max_side=2048 (see `wanprep rules`).

@@ -1,67 +1,69 @@
 //! `batch`: flags → a folder or manifest run → progress, summary, report, exit code.
 
-use std::io::{self, IsTerminal, Write};
-use std::path::Path;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::sync::Mutex;
 use std::time::Duration;
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use wanprep::batch::manifest::{run_manifest, ManifestOptions, ManifestReport, PairStatus};
-use wanprep::batch::{run_dir, BatchEvent, BatchOptions, BatchReport, ItemStatus};
-use wanprep::client::Config;
-use wanprep::fix::{AspectMode, FixSpec};
+use wanprep::batch::{run_dir, BatchError, BatchEvent, BatchOptions, BatchReport, ItemStatus};
 
-use super::args::{AspectArg, BatchArgs, ExtendArg};
+use super::args::BatchArgs;
+use super::progress::{Progress, Style};
 use super::render::sanitize;
-use super::{parse_limits, Outcome};
+use super::{settings, signal, Outcome};
 
-fn parse_shard(s: &str) -> anyhow::Result<(u32, u32)> {
-    let bad = || anyhow::anyhow!("--shard takes K/N with 1 <= K <= N (e.g. 1/4), got '{s}'");
-    let (k, n) = s.split_once('/').ok_or_else(bad)?;
-    let (k, n): (u32, u32) = (k.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
-    if n == 0 || k == 0 || k > n {
-        return Err(bad());
+/// Where the report goes: `--report FILE`, `--json` (stdout), or the older `--json FILE`.
+fn report_destination(a: &mut BatchArgs) -> anyhow::Result<Option<PathBuf>> {
+    if let (Some(j), Some(_)) = (&a.json, &a.report) {
+        if j.as_path() != Path::new("-") {
+            anyhow::bail!("--json FILE and --report FILE both name a report file; use --report FILE");
+        }
     }
-    Ok((k, n))
-}
-
-fn fix_spec(a: &BatchArgs) -> anyhow::Result<FixSpec> {
-    let mut spec = FixSpec::default();
-    spec.limits = parse_limits(&a.limit)?;
-    if a.submit {
-        // What is sent must meet the API's documented limits, whatever --limit loosened.
-        spec.limits = spec.limits.within_api();
+    match a.json.take() {
+        // `batch --json DIR -o OUT`: the folder was read as --json's value.
+        Some(j) if a.dir.is_none() && a.manifest.is_none() && j.is_dir() => {
+            a.dir = Some(j);
+            a.json = Some(PathBuf::from("-"));
+        }
+        Some(j) if j.as_path() != Path::new("-") => {
+            eprintln!(
+                "wanprep: note: `--json FILE` is deprecated; use `--report FILE` (`--json` alone prints to stdout)"
+            );
+            a.report.get_or_insert(j);
+        }
+        other => a.json = other,
     }
-    spec.aspect = match a.aspect {
-        AspectArg::Pad => AspectMode::Pad,
-        AspectArg::Crop => AspectMode::Crop,
-    };
-    spec.anchor = a.anchor.into();
-    spec.background = Some(super::parse_hex_color(&a.background, "--background")?);
-    spec.extend_loop = a.extend == Some(ExtendArg::Loop);
-    spec.max_decode_bytes = Some(a.max_decode_memory);
-    Ok(spec)
+    if a.dir.is_none() && a.manifest.is_none() {
+        anyhow::bail!("batch: give a DIR to process, or --manifest PAIRS (see --help)");
+    }
+    Ok(match (&a.json, &a.report) {
+        (Some(_), None) => Some(PathBuf::from("-")),
+        (_, r) => r.clone(),
+    })
 }
 
 fn write_report(dest: &Path, doc: &impl serde::Serialize) -> anyhow::Result<()> {
     if dest == Path::new("-") {
-        let mut out = io::stdout().lock();
-        serde_json::to_writer_pretty(&mut out, doc)?;
-        writeln!(out)?;
-        return Ok(());
+        return super::emit_json(doc);
     }
     // Written whole, then renamed: a reader never sees half a report.
     let mut text = serde_json::to_vec_pretty(doc)?;
     text.push(b'\n');
-    wanprep::write_atomic(dest, &text)?;
+    wanprep::internals::write_atomic(dest, &text)?;
     Ok(())
 }
 
-pub fn run(a: BatchArgs) -> anyhow::Result<Outcome> {
-    let cancel = super::remote::interrupt_flag();
+pub fn run(mut a: BatchArgs) -> anyhow::Result<Outcome> {
+    let report_to = report_destination(&mut a)?;
+    let cancel = signal::interrupt_flag();
+    let mut spec = settings::fix_spec(&a.fix)?;
+    if a.submit {
+        // What is sent must meet the API's documented limits, whatever --limit loosened.
+        spec.limits = spec.limits.within_api();
+    }
     if let Some(manifest) = a.manifest.clone() {
-        return run_pairs(&a, &manifest, &cancel);
+        return run_pairs(&a, spec, &manifest, report_to.as_deref(), &cancel);
     }
     let dir = a.dir.clone().expect("clap requires DIR without --manifest");
     let opts = BatchOptions {
@@ -69,27 +71,16 @@ pub fn run(a: BatchArgs) -> anyhow::Result<Outcome> {
         dry_run: a.dry_run,
         link: a.link,
         hidden: a.hidden,
-        shard: a.shard.as_deref().map(parse_shard).transpose()?,
-        fix: fix_spec(&a)?,
+        shard: a.shard.as_deref().map(settings::shard).transpose()?,
+        fix: spec,
         max_memory: a.max_memory,
     };
-    let quiet_stdout = a.json.as_deref() == Some(Path::new("-"));
-    let display = Display::new(!quiet_stdout && io::stderr().is_terminal());
-    let report = match run_dir(&dir, &a.output, &opts, &cancel, &|e| display.on(e)) {
-        Ok(r) => r,
-        Err(wanprep::batch::BatchError::Usage(m)) => {
-            display.finish();
-            eprintln!("wanprep batch: {}", sanitize(&m));
-            return Ok(Outcome::Unusable);
-        }
-        Err(e) => {
-            display.finish();
-            eprintln!("wanprep batch: {}", sanitize(&e.to_string()));
-            return Ok(Outcome::Unusable);
-        }
-    };
-    display.finish();
-    if let Some(dest) = &a.json {
+    let quiet_stdout = report_to.as_deref() == Some(Path::new("-"));
+    let progress = Progress::new(Style::Items("files"), quiet_stdout, false, None);
+    let result = run_dir(&dir, &a.output, &opts, &cancel, &|e| on_event(&progress, e));
+    progress.finish();
+    let report = result.map_err(batch_error)?;
+    if let Some(dest) = &report_to {
         write_report(dest, &report)?;
     }
     if !quiet_stdout {
@@ -104,96 +95,47 @@ pub fn run(a: BatchArgs) -> anyhow::Result<Outcome> {
     })
 }
 
-/// Progress on a terminal: an overall bar and a line per running job.
-struct Display {
-    multi: Option<MultiProgress>,
-    overall: Option<ProgressBar>,
-    workers: Mutex<Vec<ProgressBar>>,
+/// The run's events, on the one progress display.
+fn on_event(p: &Progress, e: BatchEvent<'_>) {
+    match e {
+        BatchEvent::Listed { total } => p.set_total(total as u64),
+        BatchEvent::Started { worker, input } => p.worker(worker, |_| sanitize(&input.display().to_string())),
+        BatchEvent::Progress { worker, progress } => {
+            if let Some(t) = progress.total_s.filter(|t| *t > 0.0) {
+                p.worker(worker, |msg| {
+                    let base = msg.split(" · ").next().unwrap_or("");
+                    format!("{base} · {:.0}%", (progress.done_s / t * 100.0).clamp(0.0, 100.0))
+                });
+            }
+        }
+        BatchEvent::Finished { worker, item } => {
+            p.inc();
+            p.worker(worker, |_| String::new());
+            if p.is_live() && matches!(item.status, ItemStatus::Unfixable | ItemStatus::Failed | ItemStatus::NotMedia) {
+                p.line(&format!(
+                    "{:?} {}: {}",
+                    item.status,
+                    sanitize(&item.input.display().to_string()),
+                    sanitize(item.reason.as_deref().unwrap_or(""))
+                ));
+            }
+        }
+    }
 }
 
-impl Display {
-    fn new(enabled: bool) -> Display {
-        if !enabled {
-            return Display { multi: None, overall: None, workers: Mutex::new(Vec::new()) };
+/// A run that could not start, for people: the library's sentence and the flag that changes it.
+fn batch_error(e: BatchError) -> anyhow::Error {
+    match &e {
+        BatchError::OutputExists { .. } => {
+            anyhow::anyhow!("batch: {e}: pass --force to replace it, or name another output")
         }
-        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
-        let overall = multi.add(ProgressBar::new(0));
-        overall.set_style(
-            ProgressStyle::with_template("{wide_bar} {pos}/{len} files [{elapsed} < {eta}]").expect("valid template"),
-        );
-        Display { multi: Some(multi), overall: Some(overall), workers: Mutex::new(Vec::new()) }
-    }
-
-    fn worker(&self, i: usize) -> Option<ProgressBar> {
-        let multi = self.multi.as_ref()?;
-        let mut w = self.workers.lock().ok()?;
-        while w.len() <= i {
-            let b = multi.add(ProgressBar::new_spinner());
-            b.set_style(ProgressStyle::with_template("  {spinner} {msg}").expect("valid template"));
-            b.enable_steady_tick(Duration::from_millis(150));
-            w.push(b);
-        }
-        Some(w[i].clone())
-    }
-
-    fn on(&self, e: BatchEvent<'_>) {
-        match e {
-            BatchEvent::Listed { total } => {
-                if let Some(o) = &self.overall {
-                    o.set_length(total as u64);
-                }
-            }
-            BatchEvent::Started { worker, input } => {
-                if let Some(b) = self.worker(worker) {
-                    b.set_message(sanitize(&input.display().to_string()));
-                }
-            }
-            BatchEvent::Progress { worker, progress } => {
-                if let (Some(b), Some(t)) = (self.worker(worker), progress.total_s) {
-                    let msg = b.message();
-                    let base = msg.split(" · ").next().unwrap_or("").to_string();
-                    b.set_message(format!("{base} · {:.0}%", (progress.done_s / t * 100.0).clamp(0.0, 100.0)));
-                }
-            }
-            BatchEvent::Finished { worker, item } => {
-                if let Some(o) = &self.overall {
-                    o.inc(1);
-                }
-                if let Some(b) = self.worker(worker) {
-                    b.set_message("");
-                }
-                if self.multi.is_none() {
-                    return;
-                }
-                if matches!(item.status, ItemStatus::Unfixable | ItemStatus::Failed | ItemStatus::NotMedia) {
-                    if let Some(m) = &self.multi {
-                        let _ = m.println(format!(
-                            "{:?} {}: {}",
-                            item.status,
-                            sanitize(&item.input.display().to_string()),
-                            sanitize(item.reason.as_deref().unwrap_or(""))
-                        ));
-                    }
-                }
-            }
-        }
-    }
-
-    fn finish(&self) {
-        if let Ok(w) = self.workers.lock() {
-            for b in w.iter() {
-                b.finish_and_clear();
-            }
-        }
-        if let Some(o) = &self.overall {
-            o.finish_and_clear();
-        }
+        _ => anyhow::anyhow!("batch: {e}"),
     }
 }
 
 fn print_summary(r: &BatchReport) -> anyhow::Result<()> {
     let mut out = io::stdout().lock();
-    for it in &r.items {
+    for it in &r.inputs {
         let what = match it.status {
             ItemStatus::Compliant | ItemStatus::Fixed | ItemStatus::Planned if it.skipped => "done earlier",
             ItemStatus::Compliant => "compliant",
@@ -239,7 +181,9 @@ fn print_summary(r: &BatchReport) -> anyhow::Result<()> {
 
 fn run_pairs(
     a: &BatchArgs,
+    fix: wanprep::fix::FixSpec,
     manifest: &Path,
+    report_to: Option<&Path>,
     cancel: &std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> anyhow::Result<Outcome> {
     if !(a.poll_interval.is_finite() && a.poll_interval > 0.0) {
@@ -247,18 +191,13 @@ fn run_pairs(
     }
     let opts = ManifestOptions {
         jobs: a.jobs,
-        fix: fix_spec(a)?,
+        fix,
         max_in_flight: a.max_in_flight.max(1),
         poll_interval: Duration::from_secs_f64(a.poll_interval),
         force: a.force,
     };
-    let mut client = if a.submit {
-        let config = Config::from_env(&super::remote::overrides(&a.service))?;
-        Some(super::remote::open_client(config, &a.service)?)
-    } else {
-        None
-    };
-    let quiet_stdout = a.json.as_deref() == Some(Path::new("-"));
+    let mut client = if a.submit { Some(super::submit::open_client(&a.service)?) } else { None };
+    let quiet_stdout = report_to == Some(Path::new("-"));
     let mut on = |p: &wanprep::batch::manifest::PairReport| {
         if !quiet_stdout {
             eprintln!(
@@ -270,14 +209,8 @@ fn run_pairs(
             );
         }
     };
-    let report = match run_manifest(manifest, &a.output, &opts, client.as_mut(), cancel, &mut on) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("wanprep batch: {}", sanitize(&e.to_string()));
-            return Ok(Outcome::Unusable);
-        }
-    };
-    if let Some(dest) = &a.json {
+    let report = run_manifest(manifest, &a.output, &opts, client.as_mut(), cancel, &mut on).map_err(batch_error)?;
+    if let Some(dest) = report_to {
         write_report(dest, &report)?;
     }
     if !quiet_stdout {

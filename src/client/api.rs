@@ -145,9 +145,6 @@ impl fmt::Display for TaskStatus {
 pub struct CreateResponse {
     /// Task id and first status.
     pub output: CreateOutput,
-    /// The service's request id.
-    #[serde(default)]
-    pub request_id: Option<String>,
 }
 
 /// `output` of a create answer.

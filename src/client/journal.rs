@@ -47,6 +47,9 @@ impl EntryState {
     }
 }
 
+/// The journal's file name in the state folder.
+pub(crate) const FILE_NAME: &str = "journal.sqlite3";
+
 /// One recorded submit.
 #[derive(Debug, Clone, Serialize)]
 pub struct Entry {
@@ -81,6 +84,11 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// When the entry was recorded, as `YYYY-MM-DD HH:MM:SS UTC`.
+    pub fn recorded_utc(&self) -> String {
+        crate::dates::utc(self.created_at)
+    }
+
     /// Whether the task id is still within the service's 24 h validity.
     pub fn within_validity(&self) -> bool {
         now() - self.created_at < TASK_VALIDITY.as_secs() as i64
@@ -188,7 +196,7 @@ fn is_busy(e: &rusqlite::Error) -> bool {
 impl Journal {
     /// Opens (creating if needed) `journal.sqlite3` in `dir`.
     pub fn open(dir: &Path) -> Result<Journal, JournalError> {
-        let path = dir.join("journal.sqlite3");
+        let path = dir.join(FILE_NAME);
         let err = |source| JournalError { path: path.display().to_string(), source };
         std::fs::create_dir_all(dir).map_err(|e| {
             err(rusqlite::Error::SqliteFailure(

@@ -1,101 +1,70 @@
 //! A client for the DashScope async API that never wastes a task.
 //!
-//! The flow: pre-flight ([`preflight`], the same probe and rules as `check`) → uploads of local
-//! files to temporary storage ([`upload`]) → an intent recorded in the [`journal`] → create →
-//! the task id recorded → [`poll`] → [`download`] → the result probed. A re-run of the same job
-//! resumes the recorded task; a create whose outcome is unknown is never retried blindly.
+//! The flow is one call, [`Client::run`]: pre-flight ([`preflight`], the same probe and rules
+//! as `check`) → uploads of local files to temporary storage → an intent recorded in the
+//! journal → create → the task id recorded → polling → download → the result probed. A re-run
+//! of the same job resumes the recorded task; a create whose outcome is unknown is never
+//! retried blindly. [`Client::start`] and [`Client::finish`] are its two halves, for callers
+//! that wait for many tasks at once.
 //!
 //! ```no_run
 //! use wanprep::client::{Client, Config, ConfigOverrides, Job, Mode, WaitOptions};
 //!
+//! use wanprep::client::{RunOptions, RunResult, TaskEnd};
+//!
 //! let mut client = Client::new(Config::from_env(&ConfigOverrides::default())?)?;
 //! let job = Job::new("character.png", "dance.mp4", Mode::Std);
-//! let report = wanprep::client::preflight(&job, &Default::default());
-//! assert!(report.compliant, "fix the inputs first");
-//! let task = client.submit(&job, false, &mut |_| {})?;
-//! let done = client.wait(task.task_id(), &WaitOptions::default(), &mut |_| {})?;
+//! let opts = RunOptions { wait: Some(WaitOptions::default()), ..Default::default() };
+//! match client.run(&job, &opts, &mut |event| eprintln!("{event:?}"))? {
+//!     RunResult::NotSent(report) => eprintln!("fix the inputs first: {report:?}"),
+//!     RunResult::Finished(f) => match f.end {
+//!         TaskEnd::Downloaded { file, .. } => println!("saved {}", file.path.display()),
+//!         other => eprintln!("task {} ended: {other:?}", f.task_id),
+//!     },
+//!     RunResult::Submitted(s) => println!("task {}", s.task_id),
+//! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-pub mod api;
-pub mod config;
-pub mod download;
-pub mod journal;
-pub mod poll;
-pub mod transport;
-pub mod upload;
+pub(crate) mod api;
+mod config;
+pub(crate) mod download;
+mod flow;
+mod job;
+mod journal;
+pub(crate) mod poll;
+mod submit;
+mod transport;
+mod upload;
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
-
-pub use api::{ApiError, CreateRequest, Mode, TaskResponse, TaskStatus};
+pub use api::{ApiError, Mode, TaskOutput, TaskResponse, TaskStatus};
 pub use config::{ApiKey, Config, ConfigError, ConfigOverrides, Region, MODEL};
-pub use download::{DownloadError, Downloaded};
-pub use journal::{Decision, Entry, EntryState, Journal, JournalError};
+pub use download::{DownloadError, Downloaded, DEFAULT_MAX_DOWNLOAD};
+pub use journal::{Entry, EntryState, JournalError};
 pub use poll::{WaitError, WaitOptions};
-pub use transport::{Transport, TransportError};
-pub use upload::{UploadError, Uploader};
+pub use transport::TransportError;
+pub use upload::UploadError;
 
-use crate::inspect::{check_inputs, CheckOptions, InputSpec};
-use crate::probe::looks_like_url;
-use crate::report::CheckReport;
-use crate::rules::Role;
+use api::CreateRequest;
+use journal::{Decision, Journal};
+use transport::Transport;
+use upload::Uploader;
 
-/// One job: a character image and a reference video (paths or URLs) and the parameters.
-#[derive(Debug, Clone)]
-pub struct Job {
-    /// Local path or http(s)/oss:// URL of the image.
-    pub image: String,
-    /// Local path or http(s)/oss:// URL of the video.
-    pub video: String,
-    /// `wan-std` or `wan-pro`.
-    pub mode: Mode,
-    /// Add the service's watermark.
-    pub watermark: bool,
-    /// Let the service validate the image (its default).
-    pub check_image: bool,
-}
+pub use flow::{Finished, RunError, RunOptions, RunResult, Started, TaskEnd};
+pub use job::{preflight, Job};
+pub use submit::{SubmitError, Submitted};
 
-impl Job {
-    /// A job with the service's defaults (no watermark, image check on).
-    pub fn new(image: impl Into<String>, video: impl Into<String>, mode: Mode) -> Job {
-        Job { image: image.into(), video: video.into(), mode, watermark: false, check_image: true }
+/// The tasks recorded in the journal under `state_dir`, newest first (none when it has no
+/// journal yet). Needs no API key.
+pub fn list_tasks(state_dir: &Path) -> Result<Vec<Entry>, JournalError> {
+    if !state_dir.join(journal::FILE_NAME).exists() {
+        return Ok(Vec::new());
     }
-
-    /// The default output name: `<image stem>_<video stem>.mp4`.
-    pub fn default_output(&self) -> PathBuf {
-        let stem = |s: &str| {
-            let last = s.split(['?', '#']).next().unwrap_or(s).rsplit(['/', '\\']).next().unwrap_or(s);
-            let stem = last.rsplit_once('.').map_or(last, |(a, _)| a);
-            let clean: String = stem
-                .chars()
-                .map(|c| if c.is_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
-                .take(60)
-                .collect();
-            if clean.is_empty() {
-                "input".to_string()
-            } else {
-                clean
-            }
-        };
-        PathBuf::from(format!("{}_{}.mp4", stem(&self.image), stem(&self.video)))
-    }
-}
-
-/// Checks both inputs in their roles with the same code as `wanprep check` (URLs are probed
-/// remotely). Nothing is sent to the service.
-pub fn preflight(job: &Job, opts: &CheckOptions) -> CheckReport {
-    // Inputs already in temporary storage cannot be probed from here; they came from our upload.
-    let specs: Vec<InputSpec> = [(&job.image, Role::Image), (&job.video, Role::Video)]
-        .into_iter()
-        .filter(|(i, _)| !i.starts_with("oss://"))
-        .map(|(i, r)| InputSpec::new(i.clone(), Some(r)))
-        .collect();
-    check_inputs(&specs, opts)
+    Journal::open(state_dir)?.list()
 }
 
 /// Something the client reports as it works (for progress displays).
@@ -160,88 +129,6 @@ pub enum Event<'a> {
     },
 }
 
-/// What `submit` produced.
-#[derive(Debug, Clone)]
-pub enum Submitted {
-    /// A new task.
-    Created {
-        /// Its id.
-        task_id: String,
-    },
-    /// The job's existing task.
-    Resumed(Box<Entry>),
-}
-
-impl Submitted {
-    /// The task id.
-    pub fn task_id(&self) -> &str {
-        match self {
-            Submitted::Created { task_id } => task_id,
-            Submitted::Resumed(e) => e.task_id.as_deref().unwrap_or_default(),
-        }
-    }
-}
-
-/// Why `submit` created no task.
-#[derive(Debug, thiserror::Error)]
-pub enum SubmitError {
-    /// An earlier create for this job got no answer: a task may exist. Not retried blindly.
-    #[error(
-        "an earlier submit of these inputs (journal entry {}, recorded at unix time {}) may have created a task whose id \
-         never arrived{}; check the console before paying twice, or pass --new to create another",
-        .0.id, .0.created_at, .0.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default()
-    )]
-    Uncertain(Box<Entry>),
-    /// This create reached the service but its outcome is unknown (timeout, reset, 5xx).
-    #[error("the create request got no clear answer ({0}); a task may exist, so it is not sent again; recorded in the journal")]
-    Unanswered(TransportError),
-    /// The service refused the create: no task exists.
-    #[error("the service refused the task: {0}")]
-    Refused(ApiError),
-    /// The service could not be reached at all.
-    #[error("cannot reach the service: {0}")]
-    Network(TransportError),
-    /// Upload failed.
-    #[error(transparent)]
-    Upload(#[from] UploadError),
-    /// The journal failed.
-    #[error(transparent)]
-    Journal(#[from] JournalError),
-    /// An input could not be read for hashing.
-    #[error("cannot read {path}: {source}")]
-    Io {
-        /// The input.
-        path: String,
-        /// The error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The create answer could not be read.
-    #[error("the create answer could not be read: {0}")]
-    BadAnswer(String),
-    /// The task was created but the journal could not record it.
-    #[error("task {task_id} was created, but the journal could not record it ({error}): follow it with `wanprep wait {task_id}`")]
-    NotRecorded {
-        /// The new task.
-        task_id: String,
-        /// The journal's failure.
-        error: JournalError,
-    },
-}
-
-impl SubmitError {
-    /// The service's error answer behind this failure, if there was one (for hints).
-    pub fn api_error(&self) -> Option<&ApiError> {
-        match self {
-            SubmitError::Refused(e) => Some(e),
-            SubmitError::Network(TransportError::Api { error, .. })
-            | SubmitError::Unanswered(TransportError::Api { error, .. })
-            | SubmitError::Upload(UploadError::Policy(TransportError::Api { error, .. })) => Some(error),
-            _ => None,
-        }
-    }
-}
-
 /// Transport, journal and uploader together.
 #[derive(Debug)]
 pub struct Client {
@@ -253,9 +140,6 @@ pub struct Client {
     /// Largest result downloaded.
     max_download: u64,
 }
-
-/// Attempts of a create refused with 429 (no task was made, so sending again is safe).
-const CREATE_ATTEMPTS: u32 = 6;
 
 impl Client {
     /// Opens the journal in the configured state directory and sets up HTTP.
@@ -288,161 +172,6 @@ impl Client {
 
     fn key_tag(&self) -> String {
         self.transport.config().api_key.tag()
-    }
-
-    /// Creates the job's task, or resumes the one the journal holds for the same inputs and
-    /// parameters. `force_new` creates another regardless. Inputs must have passed [`preflight`].
-    pub fn submit(
-        &mut self,
-        job: &Job,
-        force_new: bool,
-        on: &mut dyn FnMut(Event<'_>),
-    ) -> Result<Submitted, SubmitError> {
-        let (fingerprint, image_digest, video_digest) = self.fingerprint(job)?;
-        let endpoint = self.transport.config().base_url.to_string();
-        let key_tag = self.key_tag();
-        let key = job_key(job, &fingerprint, &key_tag);
-        // Look before uploading: a resumed job needs no upload.
-        if !force_new {
-            if let Some(found) = self.journal_lookup(&key)? {
-                return found;
-            }
-        }
-        let image_url = self.remote_url(&job.image, &image_digest, &key_tag, &endpoint, on)?;
-        let video_url = self.remote_url(&job.video, &video_digest, &key_tag, &endpoint, on)?;
-        // Decide again, atomically: a concurrent run may have created the task meanwhile.
-        let id = match self.journal.decide(&key, force_new)? {
-            Decision::Create(id) => id,
-            Decision::Resume(e) => {
-                on(Event::Resumed { entry: &e });
-                return Ok(Submitted::Resumed(Box::new(e)));
-            }
-            Decision::Uncertain(e) => return Err(SubmitError::Uncertain(Box::new(e))),
-        };
-        let body = CreateRequest::new(image_url, video_url, job.mode, job.watermark, job.check_image);
-        let mut extra = vec![("X-DashScope-Async", "enable")];
-        if body.needs_oss_resolve() {
-            extra.push(("X-DashScope-OssResourceResolve", "enable"));
-        }
-        let mut attempt = 0;
-        let answer = loop {
-            match self.transport.post_json("services/aigc/image2video/video-synthesis", &body, &extra) {
-                Ok(a) => break a,
-                Err(TransportError::Api { error, retry_after }) if error.http_status == 429 => {
-                    attempt += 1;
-                    if attempt >= CREATE_ATTEMPTS {
-                        self.journal.failed_create(id, EntryState::Rejected, &error.to_string())?;
-                        return Err(SubmitError::Refused(error));
-                    }
-                    let delay = crate::retry::CREATE.delay(attempt, retry_after);
-                    on(Event::Throttled { error: &error, delay });
-                    std::thread::sleep(delay);
-                }
-                Err(e @ TransportError::Network { maybe_delivered: false, .. }) => {
-                    // Never connected: the service cannot have seen it.
-                    attempt += 1;
-                    if attempt >= 3 {
-                        self.journal.failed_create(id, EntryState::Rejected, &e.to_string())?;
-                        return Err(SubmitError::Network(e));
-                    }
-                    std::thread::sleep(crate::retry::CREATE.delay(attempt, None));
-                }
-                Err(TransportError::Api { error, .. }) if error.http_status < 500 => {
-                    self.journal.failed_create(id, EntryState::Rejected, &error.to_string())?;
-                    return Err(SubmitError::Refused(error));
-                }
-                Err(e) => {
-                    self.journal.failed_create(id, EntryState::Uncertain, &e.to_string())?;
-                    return Err(SubmitError::Unanswered(e));
-                }
-            }
-        };
-        let created: api::CreateResponse = match serde_json::from_slice(&answer.body) {
-            Ok(c) => c,
-            Err(e) => {
-                // A 2xx we cannot read may still mean a task exists.
-                self.journal.failed_create(id, EntryState::Uncertain, &format!("unreadable answer: {e}"))?;
-                return Err(SubmitError::BadAnswer(e.to_string()));
-            }
-        };
-        let status = created.output.task_status.as_deref().unwrap_or("PENDING");
-        if let Err(e) = self.journal.created(id, &created.output.task_id, status) {
-            // The task exists: never let a journal failure hide its id.
-            return Err(SubmitError::NotRecorded { task_id: created.output.task_id, error: e });
-        }
-        on(Event::Created { task_id: &created.output.task_id });
-        Ok(Submitted::Created { task_id: created.output.task_id })
-    }
-
-    fn digest(&mut self, input: &str) -> Result<String, SubmitError> {
-        if let Some(d) = self.digests.get(input) {
-            return Ok(d.clone());
-        }
-        let d = digest_input(input)?;
-        self.digests.insert(input.to_string(), d.clone());
-        Ok(d)
-    }
-
-    /// The job's fingerprint (and the two input digests): contents, parameters, endpoint and
-    /// account, so another account or endpoint never resumes this account's task.
-    fn fingerprint(&mut self, job: &Job) -> Result<(String, String, String), SubmitError> {
-        let image_digest = self.digest(&job.image)?;
-        let video_digest = self.digest(&job.video)?;
-        let fingerprint = hex(&Sha256::digest(
-            format!(
-                "wanprep-job-v1\n{image_digest}\n{video_digest}\n{}\n{}\n{}\n{}\n{}",
-                job.mode.as_str(),
-                job.watermark,
-                job.check_image,
-                self.transport.config().base_url,
-                self.key_tag()
-            )
-            .as_bytes(),
-        ));
-        Ok((fingerprint, image_digest, video_digest))
-    }
-
-    /// The task a plain re-run of `submit` would resume, if any (nothing is sent).
-    pub fn existing(&mut self, job: &Job) -> Result<Option<Entry>, SubmitError> {
-        let (fingerprint, ..) = self.fingerprint(job)?;
-        let key_tag = self.key_tag();
-        let key = job_key(job, &fingerprint, &key_tag);
-        Ok(match self.journal_lookup(&key)? {
-            Some(Ok(Submitted::Resumed(e))) => Some(*e),
-            _ => None,
-        })
-    }
-
-    fn journal_lookup(
-        &mut self,
-        key: &journal::JobKey<'_>,
-    ) -> Result<Option<Result<Submitted, SubmitError>>, SubmitError> {
-        Ok(self.journal.find_live(key)?.map(|e| match e.state {
-            EntryState::Created => Ok(Submitted::Resumed(Box::new(e))),
-            _ => Err(SubmitError::Uncertain(Box::new(e))),
-        }))
-    }
-
-    fn remote_url(
-        &mut self,
-        input: &str,
-        digest: &str,
-        key_tag: &str,
-        endpoint: &str,
-        on: &mut dyn FnMut(Event<'_>),
-    ) -> Result<String, SubmitError> {
-        if looks_like_url(input) || input.starts_with("oss://") {
-            return Ok(input.to_string());
-        }
-        if let Some(url) = self.journal.upload(digest, key_tag, endpoint)? {
-            on(Event::UploadReused { path: input, url: &url });
-            return Ok(url);
-        }
-        on(Event::Uploading { path: input });
-        let url = self.uploader.upload(&self.transport, Path::new(input), digest)?;
-        self.journal.uploaded(digest, key_tag, endpoint, &url)?;
-        on(Event::Uploaded { path: input, url: &url });
-        Ok(url)
     }
 
     /// `GET /tasks/{id}`: the parsed answer and the raw body.
@@ -534,41 +263,6 @@ impl Client {
     pub fn plan_output(&self, task_id: &str, out: &Path) -> Result<(), JournalError> {
         self.journal.output(task_id, &out.display().to_string(), 0)
     }
-}
-
-/// The journal's key for a job.
-fn job_key<'a>(job: &'a Job, fingerprint: &'a str, key_tag: &'a str) -> journal::JobKey<'a> {
-    journal::JobKey {
-        fingerprint,
-        key_tag,
-        image: &job.image,
-        video: &job.video,
-        mode: job.mode.as_str(),
-        watermark: job.watermark,
-    }
-}
-
-/// SHA-256 of a local file's content, or of the URL text for a URL.
-fn digest_input(input: &str) -> Result<String, SubmitError> {
-    if looks_like_url(input) || input.starts_with("oss://") {
-        return Ok(hex(&Sha256::digest(format!("url:{input}").as_bytes())));
-    }
-    let io = |source| SubmitError::Io { path: input.to_string(), source };
-    let mut f = crate::probe::open_regular(Path::new(input)).map_err(io)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf).map_err(io)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex(&h.finalize()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A task id as one path segment: anything but unreserved characters is percent-encoded, so an

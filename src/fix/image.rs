@@ -63,8 +63,7 @@ pub(crate) fn run(
             budget as f64 / 1e9
         )));
     }
-    let data =
-        crate::probe::read_regular(input, budget).map_err(|e| FixError::Io(format!("{}: {e}", input.display())))?;
+    let data = crate::probe::read_regular(input, budget).map_err(|e| FixError::io(input.display().to_string(), e))?;
     let mut changes = Vec::new();
     let mut img = DynamicImage::new_rgb8(1, 1);
     let target = plan.ops.iter().find_map(|op| match op {

@@ -10,7 +10,7 @@ pub(crate) mod encode;
 mod geometry;
 pub(crate) mod image;
 mod mp4_edit;
-pub mod plan;
+mod plan;
 mod saliency;
 mod verify;
 mod video;
@@ -19,7 +19,6 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-pub use geometry::{fit, video_filter, Geometry};
 pub use image::{fix_memory_estimate, DEFAULT_MAX_DECODE_BYTES};
 pub use plan::{plan, Anchor, AspectMode, FixPlan, FixSpec, Op};
 
@@ -29,13 +28,29 @@ use crate::rules::{Finding, Role};
 use verify::{write_checked, Expected};
 
 /// Why a fix did not produce a file.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum FixError {
-    /// Reading the input or writing the output failed, or the request is not allowed
-    /// (output = input, output exists without `--force`, an output name that names no format).
-    #[error("{0}")]
-    Io(String),
+    /// Reading the input or writing the output failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done, with the path.
+        context: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The output exists and replacing it was not allowed.
+    #[error("{} exists", .0.display())]
+    OutputExists(PathBuf),
+    /// The output is the input: a fix never modifies its input.
+    #[error("the output is the input: a fix never modifies its input")]
+    OutputIsInput,
+    /// The output's extension names no format wanprep writes.
+    #[error(
+        "the output's extension .{0} names no format: name it .png, .jpg, .webp or .bmp (images), .mp4 or .mov (videos)"
+    )]
+    UnknownExtension(String),
     /// The input cannot be made compliant (too short, not media, damaged, undecodable…), or
     /// not in the format the output's name asks for.
     #[error("{0}")]
@@ -130,7 +145,7 @@ pub fn prepare(input: &Path, output: &Path, role: Option<Role>, spec: &FixSpec) 
     if spec.format.is_none() {
         spec.format = format_named_by(output)?;
     }
-    let facts = probe(input).map_err(|e| FixError::Io(format!("{}: {e}", input.display())))?;
+    let facts = probe(input).map_err(|e| FixError::io(input.display().to_string(), e))?;
     if facts.kind == Kind::Video && facts.headers_incomplete {
         // Only FFmpeg reads this container, and its helper is not installed.
         return Err(setup_error(av::AvError::Missing));
@@ -158,11 +173,7 @@ pub fn format_named_by(output: &Path) -> Result<Option<Format>, FixError> {
     let Some(ext) = output.extension() else { return Ok(None) };
     match ext.to_str().and_then(Format::from_extension) {
         Some(f) => Ok(Some(f)),
-        None => Err(FixError::Io(format!(
-            "the output's extension .{} names no format: name it .png, .jpg, .webp or .bmp (images), \
-             .mp4 or .mov (videos)",
-            ext.to_string_lossy()
-        ))),
+        None => Err(FixError::UnknownExtension(ext.to_string_lossy().into_owned())),
     }
 }
 
@@ -177,7 +188,7 @@ pub fn fix_file_with(
 ) -> Result<FixOutcome, FixError> {
     refuse_overwriting_input(input, output)?;
     if output.exists() && !force {
-        return Err(FixError::Io(format!("{} exists: pass --force to replace it", output.display())));
+        return Err(FixError::OutputExists(output.to_path_buf()));
     }
     execute(&prepare(input, output, role, spec)?, output, force, ctl)
 }
@@ -193,7 +204,7 @@ pub fn execute(planned: &Planned, output: &Path, force: bool, ctl: Control<'_>) 
     }
     refuse_overwriting_input(input, output)?;
     if output.exists() && !force {
-        return Err(FixError::Io(format!("{} exists: pass --force to replace it", output.display())));
+        return Err(FixError::OutputExists(output.to_path_buf()));
     }
     let input = input.as_path();
     let mut changes = Vec::new();
@@ -201,7 +212,7 @@ pub fn execute(planned: &Planned, output: &Path, force: bool, ctl: Control<'_>) 
     let (media, findings) = write_checked(output, *role, spec, force, &mut expected, |tmp: &Path, expected| {
         changes = match (&plan.ops[..], facts.kind) {
             ([Op::Copy], _) => {
-                std::fs::copy(input, tmp).map_err(|e| FixError::Io(format!("copying {}: {e}", input.display())))?;
+                std::fs::copy(input, tmp).map_err(|e| FixError::io(format!("copying {}", input.display()), e))?;
                 *expected = Expected::same_as(facts);
                 vec!["copied (already compliant)".to_string()]
             }
@@ -215,7 +226,7 @@ pub fn execute(planned: &Planned, output: &Path, force: bool, ctl: Control<'_>) 
             (_, Kind::Image) => {
                 let (encoded, changes) = image::run(input, facts, plan, spec)?;
                 std::fs::write(tmp, &encoded.bytes)
-                    .map_err(|e| FixError::Io(format!("writing {}: {e}", tmp.display())))?;
+                    .map_err(|e| FixError::io(format!("writing {}", tmp.display()), e))?;
                 *expected = Expected::image(&encoded);
                 changes
             }
@@ -226,28 +237,41 @@ pub fn execute(planned: &Planned, output: &Path, force: bool, ctl: Control<'_>) 
     Ok(FixOutcome { plan: plan.clone(), changes, output: output.to_path_buf(), media, findings })
 }
 
+impl FixError {
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> FixError {
+        FixError::Io { context: context.into(), source }
+    }
+
+    /// Whether this is a verdict on the input (it cannot be made compliant, or the work on it
+    /// failed) rather than a problem of the request, the machine or a cancellation.
+    pub fn is_verdict(&self) -> bool {
+        matches!(self, FixError::Unfixable(_) | FixError::Failed(_))
+    }
+}
+
 pub(crate) fn setup_error(e: av::AvError) -> FixError {
     match e {
         av::AvError::Missing => FixError::Setup(format!(
             "{e}: install it with `cargo install --path .` (it installs both binaries) or put it on PATH"
         )),
         av::AvError::Cancelled => FixError::Cancelled,
+        e @ av::AvError::WrongProtocol { .. } => FixError::Setup(e.to_string()),
         other => FixError::Failed(other.to_string()),
     }
 }
 
 fn refuse_overwriting_input(input: &Path, output: &Path) -> Result<(), FixError> {
-    let canon_in = input.canonicalize().map_err(|e| FixError::Io(format!("{}: {e}", input.display())))?;
+    let canon_in = input.canonicalize().map_err(|e| FixError::io(input.display().to_string(), e))?;
     let canon_out = match output.canonicalize() {
         Ok(p) => p,
         Err(_) => {
             let parent = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-            let dir = parent.canonicalize().map_err(|e| FixError::Io(format!("{}: {e}", parent.display())))?;
+            let dir = parent.canonicalize().map_err(|e| FixError::io(parent.display().to_string(), e))?;
             dir.join(output.file_name().unwrap_or_default())
         }
     };
     if canon_in == canon_out {
-        return Err(FixError::Io("the output is the input: fix never modifies its input, choose another -o".into()));
+        return Err(FixError::OutputIsInput);
     }
     Ok(())
 }

@@ -103,7 +103,7 @@ pub(crate) fn write_checked(
     expected: &mut Expected,
     produce: impl FnOnce(&Path, &mut Expected) -> Result<(), FixError>,
 ) -> Result<(MediaFacts, Vec<Finding>), FixError> {
-    let io = |e: std::io::Error| FixError::Io(format!("writing {}: {e}", output.display()));
+    let io = |e: std::io::Error| FixError::io(format!("writing {}", output.display()), e);
     // Random name, created exclusively, locked while it lives; leftovers of a killed run for
     // the same output are removed first.
     let tmp = crate::fsutil::temp_beside(output).map_err(io)?;

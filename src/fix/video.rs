@@ -251,7 +251,9 @@ fn run_av(req: &av::Request, ctl: Control<'_>, total_s: Option<f64>) -> Result<a
         Ok(av::Response::Written(r)) => Ok(r),
         Ok(av::Response::Failed(why)) => Err(AvFailure::Refused(why)),
         Ok(_) => Err(AvFailure::Other(FixError::Failed("unexpected answer from the FFmpeg helper".into()))),
-        Err(e @ (av::AvError::Missing | av::AvError::Cancelled)) => Err(AvFailure::Other(setup_error(e))),
+        Err(e @ (av::AvError::Missing | av::AvError::Cancelled | av::AvError::WrongProtocol { .. })) => {
+            Err(AvFailure::Other(setup_error(e)))
+        }
         Err(e) => Err(AvFailure::Other(FixError::Failed(e.to_string()))),
     }
 }

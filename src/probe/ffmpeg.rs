@@ -23,7 +23,7 @@ pub(crate) fn complete(input: &Path, facts: &mut MediaFacts) {
     }
     let info = match av::probe_stream(input) {
         Ok(info) => info,
-        Err(av::AvError::Missing | av::AvError::Cancelled) => {
+        Err(av::AvError::Missing | av::AvError::Cancelled | av::AvError::WrongProtocol { .. }) => {
             facts.headers_incomplete = true;
             return;
         }

@@ -13,7 +13,7 @@ mod facts;
 mod ffmpeg;
 mod gif;
 mod h264;
-pub mod http;
+pub(crate) mod http;
 mod isobmff;
 mod jpeg;
 mod matroska;
@@ -27,8 +27,10 @@ use std::io;
 use std::path::Path;
 
 pub use facts::MediaFacts;
+pub use http::{HostAddresses, HttpOptions, NetworkError, RemoteFacts};
 pub use sniff::{sniff, Format, Kind};
-pub use source::{open_regular, read_regular, ByteSource, FileSource, MemorySource};
+pub(crate) use source::{open_regular, read_regular};
+pub use source::{ByteSource, FileSource, MemorySource};
 
 use reader::{ParseError, Reader};
 
@@ -117,8 +119,7 @@ pub fn probe_source(src: &mut dyn ByteSource) -> io::Result<MediaFacts> {
     probe_source_with(src, &ProbeOptions::default())
 }
 
-/// Probes any [`ByteSource`] with options (decoding is not done here: see [`probe_path`] and
-/// [`deep_decode_bytes`]).
+/// Probes any [`ByteSource`] with options (decoding is not done here: see [`probe_path`]).
 pub fn probe_source_with(src: &mut dyn ByteSource, opts: &ProbeOptions) -> io::Result<MediaFacts> {
     let mut r = Reader::new(src)?;
     let format = sniff(r.head());
@@ -150,16 +151,9 @@ pub fn probe_source_with(src: &mut dyn ByteSource, opts: &ProbeOptions) -> io::R
     Ok(facts)
 }
 
-/// Only the format (from the first bytes) and the length: for inputs too large to be worth
-/// parsing (a remote file over the size limit).
-pub fn sniff_source(src: &mut dyn ByteSource) -> io::Result<MediaFacts> {
-    let r = Reader::new(src)?;
-    Ok(MediaFacts::new(sniff(r.head()), r.len()))
-}
-
 /// Whether an input names a URL (`scheme:` followed by `//`, or one of the schemes that has no
 /// `//` such as `data:`), rather than a local path.
-pub fn looks_like_url(input: &str) -> bool {
+pub(crate) fn looks_like_url(input: &str) -> bool {
     let Some((scheme, rest)) = input.split_once(':') else { return false };
     let valid = scheme.len() >= 2
         && scheme.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
@@ -169,7 +163,7 @@ pub fn looks_like_url(input: &str) -> bool {
 
 /// `--deep` for bytes already in memory (a remote input): decodes an image, or writes a video
 /// to a temporary file for FFmpeg. Problems are recorded in `facts`.
-pub fn deep_decode_bytes(data: &[u8], facts: &mut MediaFacts) -> io::Result<()> {
+pub(crate) fn deep_decode_bytes(data: &[u8], facts: &mut MediaFacts) -> io::Result<()> {
     if facts.is_intact() {
         deep::decode_bytes(data, facts)?;
     }

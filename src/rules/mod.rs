@@ -17,7 +17,8 @@ use crate::probe::{Format, Kind, MediaFacts};
 
 pub use limits::{LimitInfo, Limits, LIMITS};
 pub use pair::pair_findings;
-pub use url::{check_remote, check_url_syntax, unreachable};
+pub use url::check_url_syntax;
+pub(crate) use url::{check_remote, unreachable};
 
 /// The role an input plays in a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

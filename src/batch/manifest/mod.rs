@@ -15,15 +15,15 @@ mod outputs;
 mod prepare;
 mod submit;
 
-pub use outputs::plan_outputs;
-pub use prepare::prepare;
-pub use submit::submit_all;
+pub(crate) use outputs::plan_outputs;
+pub(crate) use prepare::prepare;
+pub(crate) use submit::submit_all;
 
 use super::BatchError;
 use crate::client::{Client, Job, Mode};
 use crate::fix::FixSpec;
+use crate::inspect::InputReport;
 use crate::probe::looks_like_url;
-use crate::report::InputReport;
 
 /// One pair from the manifest.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -72,7 +72,7 @@ fn flexible_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>,
 /// header naming at least `image` and `video`. Relative paths are taken from the manifest's
 /// folder.
 pub fn read_manifest(path: &Path) -> Result<Vec<Pair>, BatchError> {
-    let text = std::fs::read_to_string(path).map_err(|e| BatchError::Io(format!("{}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path).map_err(|e| BatchError::io(path.display().to_string(), e))?;
     let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let bad = |line: usize, why: String| BatchError::Usage(format!("{}:{line}: {why}", path.display()));
     let mut rows: Vec<(usize, Row)> = Vec::new();
@@ -238,7 +238,7 @@ impl PairReport {
 }
 
 /// Counts for a finished run.
-pub fn summarize(pairs: &[PairReport]) -> ManifestSummary {
+pub(crate) fn summarize(pairs: &[PairReport]) -> ManifestSummary {
     let mut s = ManifestSummary { pairs: pairs.len(), ..Default::default() };
     for p in pairs {
         match p.status {
@@ -268,7 +268,7 @@ pub fn run_manifest(
     let pairs = read_manifest(manifest)?;
     // Every output is decided and checked for clashes before any work, upload or payment.
     let outputs = plan_outputs(&pairs)?;
-    std::fs::create_dir_all(outdir).map_err(|e| BatchError::Io(format!("creating {}: {e}", outdir.display())))?;
+    std::fs::create_dir_all(outdir).map_err(|e| BatchError::io(format!("creating {}", outdir.display()), e))?;
     let mut reports = prepare(&pairs, outdir, opts, cancel);
     for (r, o) in reports.iter_mut().zip(outputs) {
         r.output = Some(o);

@@ -87,9 +87,8 @@ pub(super) fn check_output_files(
         let Some(out) = &r.output else { continue };
         let out = outdir.join(out);
         let dir = crate::fsutil::parent_dir(&out);
-        std::fs::create_dir_all(dir).map_err(|e| {
-            BatchError::Usage(format!("line {}: cannot create the folder {}: {e}", r.pair.line, dir.display()))
-        })?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| BatchError::io(format!("line {}: creating the folder {}", r.pair.line, dir.display()), e))?;
         if std::fs::symlink_metadata(&out).is_err() || force {
             continue;
         }
@@ -101,11 +100,7 @@ pub(super) fn check_output_files(
             .and_then(|e| e.task_id)
             .is_some_and(|id| client.saved_output(&id).as_deref() == Some(out.as_path()));
         if !own {
-            return Err(BatchError::Usage(format!(
-                "line {}: {} exists and is not this job's result: pass --force to replace it, or name another output",
-                r.pair.line,
-                out.display()
-            )));
+            return Err(BatchError::OutputExists { line: r.pair.line, path: out });
         }
     }
     Ok(())

@@ -5,9 +5,9 @@ use std::sync::atomic::AtomicBool;
 
 use super::{ManifestOptions, Pair, PairReport, PairStatus};
 use crate::fix::{self, Control};
+use crate::inspect::InputReport;
 use crate::inspect::{check_input, CheckOptions, InputSpec};
 use crate::probe::looks_like_url;
-use crate::report::InputReport;
 use crate::rules::Role;
 
 /// Checks (and fixes) every pair in parallel; the fixed inputs go to `outdir/inputs/`.
@@ -52,8 +52,11 @@ fn prepare_pair(p: &Pair, index: usize, outdir: &Path, opts: &ManifestOptions, c
             return r;
         }
         let name = Path::new(src).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let rel =
-            crate::batch::output_rel(Path::new(&name), &planned.plan, Path::new(&name).file_stem().unwrap_or_default());
+        let rel = crate::batch::naming::output_rel(
+            Path::new(&name),
+            &planned.plan,
+            Path::new(&name).file_stem().unwrap_or_default(),
+        );
         let dst = outdir.join("inputs").join(format!("{}-{}", index + 1, rel.display()));
         if let Some(d) = dst.parent() {
             let _ = std::fs::create_dir_all(d);

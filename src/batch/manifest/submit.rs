@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::{ManifestOptions, PairReport, PairStatus};
 use crate::client::poll::{Poller, Step};
-use crate::client::{Client, Submitted, TaskStatus};
+use crate::client::{Client, TaskStatus};
 
 /// Submits every ready pair through `client` (at most `max_in_flight` running), polls them all
 /// from one loop, and downloads each result into `outdir`. Stops submitting when `cancel` is
@@ -32,16 +32,15 @@ pub fn submit_all(
             let r = &mut reports[i];
             let job = r.job();
             let out = outdir.join(r.output.clone().unwrap_or_else(|| job.default_output()));
-            match client.submit(&job, false, &mut |_| {}) {
+            // The same first half of the flow `submit` runs (`Client::start`); the waiting is
+            // shared between all tasks below.
+            match client.start(&job, &out, false, &mut |_| {}) {
                 Ok(s) => {
-                    r.resumed = matches!(s, Submitted::Resumed(_));
-                    let id = s.task_id().to_string();
+                    r.resumed = s.resumed;
+                    let id = s.task_id;
                     r.task_id = Some(id.clone());
                     r.status = PairStatus::Submitted;
-                    if client.recorded_output(&id).is_none() {
-                        let _ = client.plan_output(&id, &out);
-                    }
-                    if client.saved_output(&id).is_some_and(|p| p == out) {
+                    if s.already_saved {
                         r.status = PairStatus::Downloaded;
                         r.task_status = Some("SUCCEEDED".into());
                         on(r);

@@ -8,16 +8,31 @@ mod ffmpeg;
 use std::io::{Read, Write};
 use std::process::ExitCode;
 
-use wanprep::av::{Request, Response};
+use wanprep::av::{Envelope, Request, Response, PROTOCOL};
 
 fn main() -> ExitCode {
+    if std::env::args().nth(1).as_deref() == Some("--protocol") {
+        println!("{PROTOCOL}");
+        return ExitCode::SUCCESS;
+    }
     let mut input = Vec::new();
     if std::io::stdin().take(1 << 20).read_to_end(&mut input).is_err() {
         eprintln!("wanprep-av: cannot read the request");
         return ExitCode::from(2);
     }
-    let req: Request = match serde_json::from_slice(&input) {
-        Ok(r) => r,
+    // Checked before anything else: a request from another build is refused, not misread.
+    let version = serde_json::from_slice::<serde_json::Value>(&input)
+        .ok()
+        .and_then(|v| v.get("protocol").and_then(serde_json::Value::as_u64));
+    if version != Some(u64::from(PROTOCOL)) {
+        let found = version.map_or("no protocol version".to_string(), |v| format!("protocol {v}"));
+        eprintln!(
+            "wanprep-av: not a request of protocol {PROTOCOL} ({found}): install wanprep and wanprep-av together"
+        );
+        return ExitCode::from(2);
+    }
+    let req: Request = match serde_json::from_slice::<Envelope<Request>>(&input) {
+        Ok(r) => r.body,
         Err(e) => {
             eprintln!("wanprep-av: not a request ({e}); this program is run by wanprep");
             return ExitCode::from(2);
@@ -54,7 +69,7 @@ fn main() -> ExitCode {
         }
     };
     let mut out = std::io::stdout().lock();
-    match serde_json::to_writer(&mut out, &answer).map(|_| out.flush()) {
+    match serde_json::to_writer(&mut out, &Envelope::new(answer)).map(|_| out.flush()) {
         Ok(_) => ExitCode::SUCCESS,
         Err(_) => ExitCode::from(2),
     }

@@ -79,7 +79,7 @@ impl HttpOptions {
 
 /// The error for a URL that took longer than its deadline.
 pub(super) fn past_deadline(opts: &HttpOptions) -> String {
-    format!("the URL took longer than the {:.0} s allowed (--url-timeout raises it)", opts.deadline.as_secs_f64())
+    format!("the URL took longer than the {:.0} s allowed for it", opts.deadline.as_secs_f64())
 }
 
 /// A host met on the way to the resource, with the addresses it resolved to.
@@ -126,17 +126,27 @@ pub struct RemoteFacts {
     pub budget_exceeded: bool,
 }
 
-/// Why a remote input could not be read at all (no HTTP answer).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NetworkError(pub String);
-
-impl std::fmt::Display for NetworkError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
+/// Why a remote input could not be read at all (no HTTP answer), with the error behind it.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct NetworkError {
+    message: String,
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
-impl std::error::Error for NetworkError {}
+impl NetworkError {
+    pub(crate) fn new(message: impl Into<String>) -> NetworkError {
+        NetworkError { message: message.into(), source: None }
+    }
+
+    pub(crate) fn caused(
+        message: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> NetworkError {
+        NetworkError { message: message.into(), source: Some(source.into()) }
+    }
+}
 
 /// The result of [`open`]: a readable source, or an HTTP answer that is not a success.
 pub enum Opened {
@@ -161,7 +171,7 @@ pub fn client(opts: &HttpOptions) -> Result<Client, NetworkError> {
         .timeout(opts.read_timeout)
         .user_agent(concat!("wanprep/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| NetworkError(format!("cannot set up HTTP: {}", chain(&e))))
+        .map_err(|e| NetworkError::caused(format!("cannot set up HTTP: {}", chain(&e)), e))
 }
 
 /// Asks for a resource's headers, following redirects (each recorded and re-checked).
@@ -170,7 +180,7 @@ pub fn open(url: &str, opts: &HttpOptions, max_body: u64) -> Result<Opened, Netw
     let deadline_at = Instant::now() + opts.deadline;
     let client = client(opts)?;
     let mut facts = RemoteFacts::default();
-    let mut current = Url::parse(url).map_err(|e| NetworkError(format!("not a valid URL: {e}")))?;
+    let mut current = Url::parse(url).map_err(|e| NetworkError::caused(format!("not a valid URL: {e}"), e))?;
     let mut use_get = false;
     let mut hops = 0;
     loop {
@@ -189,7 +199,8 @@ pub fn open(url: &str, opts: &HttpOptions, max_body: u64) -> Result<Opened, Netw
             let Some(location) = resp.headers().get(LOCATION).and_then(|l| l.to_str().ok()) else {
                 return Ok(failed(facts, format!("HTTP {status} without a Location header")));
             };
-            let next = current.join(location).map_err(|e| NetworkError(format!("bad redirect target: {e}")))?;
+            let next =
+                current.join(location).map_err(|e| NetworkError::caused(format!("bad redirect target: {e}"), e))?;
             hops += 1;
             if hops > opts.max_redirects {
                 return Ok(failed(facts, format!("more than {} redirects", opts.max_redirects)));
@@ -249,14 +260,14 @@ fn failed(mut facts: RemoteFacts, reason: String) -> Opened {
 
 /// Resolves the URL's host (DNS failures are network errors: there is no answer at all).
 fn resolve_host(url: &Url, facts: &mut RemoteFacts) -> Result<(), NetworkError> {
-    let host = url.host_str().ok_or_else(|| NetworkError("the URL has no host".into()))?;
+    let host = url.host_str().ok_or_else(|| NetworkError::new("the URL has no host"))?;
     let port = url.port_or_known_default().unwrap_or(80);
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     let addresses: Vec<IpAddr> = match bare.parse::<IpAddr>() {
         Ok(ip) => vec![ip],
         Err(_) => (bare, port)
             .to_socket_addrs()
-            .map_err(|e| NetworkError(format!("cannot resolve host '{host}': {e}")))?
+            .map_err(|e| NetworkError::caused(format!("cannot resolve host '{host}': {e}"), e))?
             .map(|a| a.ip())
             .collect(),
     };
@@ -278,22 +289,22 @@ pub(super) fn send(
     loop {
         let left = deadline_at.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(NetworkError(past_deadline(opts)));
+            return Err(NetworkError::new(past_deadline(opts)));
         }
         facts.requests += 1;
         let outcome = build().timeout(left.min(opts.read_timeout.max(opts.connect_timeout))).send();
         if outcome.as_ref().is_err_and(|e| e.is_timeout()) && Instant::now() >= deadline_at {
-            return Err(NetworkError(past_deadline(opts)));
+            return Err(NetworkError::new(past_deadline(opts)));
         }
         let retryable = match &outcome {
             Ok(r) => matches!(r.status().as_u16(), 502..=504),
             Err(e) => e.is_connect() || e.is_timeout() || e.is_request() || e.is_body(),
         };
         if !retryable || attempt >= opts.retries {
-            return outcome.map_err(|e| NetworkError(describe(&e)));
+            return outcome.map_err(|e| NetworkError::caused(describe(&e), e));
         }
         std::thread::sleep(
-            crate::retry::Backoff::new(opts.backoff, Duration::from_secs(2))
+            crate::retry::Backoff { base: opts.backoff, ..crate::retry::PROBE }
                 .delay(attempt, None)
                 .min(deadline_at.saturating_duration_since(Instant::now())),
         );

@@ -62,7 +62,7 @@ impl HttpSource {
             // block) to learn it; the parsers' reads then stream it again as needed.
             src.switch_to_stream();
             src.len = u64::MAX;
-            src.stream_to(max_body, false).map_err(|e| NetworkError(e.to_string()))?;
+            src.stream_to(max_body, false).map_err(|e| NetworkError::caused(e.to_string(), e))?;
             src.len = src.stream_pos().min(max_body);
             src.mode = Mode::Stream { resp: None, pos: src.len };
         }

@@ -1,5 +1,4 @@
-//! Report types: what `check` found, as data. Rendering (human text, JSON) happens in the CLI;
-//! the JSON shape is the contract's (`CONTRACT.md`, "check --json output").
+//! What `check` found, as data: the contract's shape (`CONTRACT.md`, "check --json output").
 
 use serde::Serialize;
 

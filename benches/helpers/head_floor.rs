@@ -1,5 +1,6 @@
 //! The floor for any header prober: open every file given and read its first 64 KiB, in one
-//! process. scripts/bench-probe compares `wanprep check` with this.
+//! process. scripts/bench-probe compares `wanprep check` with this (build with
+//! `--features bench-helpers`).
 
 use std::io::Read;
 

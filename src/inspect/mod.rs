@@ -1,6 +1,8 @@
 //! Probe + rules for a list of inputs: the `check` flow, run in parallel over the inputs.
 //! An input is a local path or an http(s) URL; both end in the same facts and rules.
 
+mod report;
+
 use std::path::Path;
 
 use crate::probe::http::{self, HttpOptions, Opened};
@@ -8,8 +10,9 @@ use crate::probe::{
     deep_decode_bytes, looks_like_url, probe_path, probe_source_with, ByteSource, Integrity, Kind, MediaFacts,
     ProbeOptions,
 };
-use crate::report::{CheckReport, InputReport};
+
 use crate::rules::{check, check_remote, check_url_syntax, is_compliant, pair_findings, unreachable, Limits, Role};
+pub use report::{CheckReport, InputReport};
 
 /// One input to check: a local path or an http(s) URL and, optionally, its role.
 #[derive(Debug, Clone)]
@@ -143,7 +146,7 @@ fn check_url(input: &InputSpec, opts: &CheckOptions) -> InputReport {
     // Never read more than the limit + 1 byte of a body: enough to know it is too big.
     let opened = match http::open(raw, &opts.http, limit.saturating_add(1)) {
         Ok(o) => o,
-        Err(e) => return unreadable(input, e.0),
+        Err(e) => return unreadable(input, e.to_string()),
     };
     let mut src = match opened {
         Opened::Failed { facts, reason } => {

@@ -1,4 +1,0 @@
-fn main() {
-    let f = wanprep::probe(std::env::args().nth(1).unwrap()).unwrap();
-    println!("{:?}", f.format);
-}

@@ -1,0 +1,318 @@
+//! `submit`, `wait` and `status`: flags → the library's submit flow ([`Client::run`],
+//! [`Client::finish`]) → its events and result, rendered. No step of the flow is decided here.
+
+use std::path::PathBuf;
+
+use wanprep::client::{
+    self, Client, Config, Event, Job, Mode, RunError, RunOptions, RunResult, Started, SubmitError, TaskEnd, TaskStatus,
+    TransportError,
+};
+use wanprep::report::{StatusReport, TaskReport};
+use wanprep::{CheckOptions, ProbeOptions};
+
+use super::args::{ServiceArgs, StatusArgs, SubmitArgs, WaitArgs};
+use super::progress::{Progress, Style};
+use super::render::sanitize;
+use super::{emit_json, settings, signal, Outcome};
+
+/// Opens the client. When the default journal folder cannot be used (a read-only HOME, say) and
+/// none was asked for, the journal goes to a private folder under the temporary folder, with a
+/// warning: a submit with a journal that may not survive beats no submit at all.
+pub fn open_client(service: &ServiceArgs) -> anyhow::Result<Client> {
+    let config = Config::from_env(&settings::overrides(service))?;
+    let mut client = match Client::new(config.clone()) {
+        Ok(c) => c,
+        Err(SubmitError::Journal(e)) if service.state_dir.is_none() => {
+            // A private folder of this user's (0700, owned by them): one another user made
+            // first, or opened to others, is refused rather than used.
+            let uid = std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m)).unwrap_or(0);
+            let fallback = wanprep::internals::private_dir(&std::env::temp_dir().join(format!("wanprep-state-{uid}")))
+                .map_err(|why| {
+                    anyhow::anyhow!("{e}; the fallback journal folder is unusable: {why} (pass --state-dir)")
+                })?;
+            eprintln!(
+                "wanprep: warning: {} ({}); using {} for the task journal (pass --state-dir to choose)",
+                sanitize(&config.state_dir.display().to_string()),
+                sanitize(&e.to_string()),
+                sanitize(&fallback.display().to_string())
+            );
+            Client::new(Config { state_dir: fallback, ..config })?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    client.set_max_download(service.max_download);
+    Ok(client)
+}
+
+pub fn submit(a: SubmitArgs) -> anyhow::Result<Outcome> {
+    let cancel = signal::interrupt_flag();
+    let wait = if a.wait { Some(settings::wait_options(&a.poll, cancel, true)?) } else { None };
+    // Whatever --limit loosened, nothing is sent that breaks the API's documented limits.
+    let limits = settings::limits(&a.limit)?.within_api();
+    let mode = Mode::parse(&a.mode).ok_or_else(|| anyhow::anyhow!("--mode is wan-std or wan-pro"))?;
+    let job = Job { watermark: a.watermark, check_image: !a.no_check_image, ..Job::new(&a.image, &a.video, mode) };
+    let opts = RunOptions {
+        check: CheckOptions { probe: ProbeOptions::new(), limits, jobs: 2, http: Default::default() },
+        output: a.output.clone(),
+        new_task: a.new,
+        wait,
+        replace_output: a.force,
+    };
+    let mut client = open_client(&a.service)?;
+    let progress = Progress::new(Style::Spinner, a.json, true, None);
+    let mut last = None;
+    let result = client.run(&job, &opts, &mut |e| on_event(&progress, &mut last, e));
+    progress.finish();
+    finish_report(result, a.json)
+}
+
+pub fn wait(a: WaitArgs) -> anyhow::Result<Outcome> {
+    let mut client = open_client(&a.service)?;
+    let opts = settings::wait_options(&a.poll, signal::interrupt_flag(), false)?;
+    let output = a
+        .output
+        .clone()
+        .or_else(|| client.recorded_output(&a.task_id))
+        .unwrap_or_else(|| PathBuf::from(format!("{}.mp4", file_safe(&a.task_id))));
+    let started = Started { task_id: a.task_id.clone(), resumed: true, output, already_saved: false };
+    let progress = Progress::new(Style::Spinner, a.json, true, None);
+    let mut last = None;
+    let result = client.finish(&started, &opts, a.force, &mut |e| on_event(&progress, &mut last, e));
+    progress.finish();
+    finish_report(result.map(RunResult::Finished), a.json)
+}
+
+/// Renders what a run came to: JSON on stdout, or lines for people; and its exit code.
+fn finish_report(result: Result<RunResult, RunError>, json: bool) -> anyhow::Result<Outcome> {
+    let outcome = match &result {
+        Ok(r) => run_outcome(r),
+        Err(e) => error_outcome(e),
+    };
+    if json {
+        emit_json(&match &result {
+            Ok(r) => TaskReport::from_run(r),
+            Err(e) => TaskReport::from_error(e),
+        })?;
+    }
+    match &result {
+        Ok(r) if !json => print_result(r)?,
+        Ok(_) => {}
+        Err(e) => print_error(e),
+    }
+    Ok(outcome)
+}
+
+fn run_outcome(r: &RunResult) -> Outcome {
+    match r {
+        RunResult::NotSent(report) if report.any_unreadable() => Outcome::Unusable,
+        RunResult::NotSent(_) => Outcome::NonCompliant,
+        RunResult::Submitted(_) => Outcome::Ok,
+        RunResult::Finished(f) => match f.end {
+            TaskEnd::Unsuccessful(_) => Outcome::NonCompliant,
+            TaskEnd::AlreadySaved | TaskEnd::Downloaded { .. } => Outcome::Ok,
+        },
+    }
+}
+
+fn error_outcome(e: &RunError) -> Outcome {
+    match e {
+        // The service refused the inputs as they are: a verdict, like a failed check.
+        RunError::Submit(SubmitError::Refused(api)) if api.http_status == 400 => Outcome::NonCompliant,
+        RunError::Wait { source, .. } => match &**source {
+            client::WaitError::Fatal(t) => transport_outcome(t),
+            _ => Outcome::Unusable,
+        },
+        _ => Outcome::Unusable,
+    }
+}
+
+fn transport_outcome(e: &TransportError) -> Outcome {
+    match e {
+        TransportError::Api { error, .. } if error.http_status == 400 => Outcome::NonCompliant,
+        _ => Outcome::Unusable,
+    }
+}
+
+fn print_result(r: &RunResult) -> anyhow::Result<()> {
+    match r {
+        RunResult::NotSent(report) => {
+            eprintln!("wanprep submit: not sent; the inputs would be rejected:");
+            super::render::check_report(&mut std::io::stderr().lock(), report, false)?;
+        }
+        RunResult::Submitted(s) => {
+            let what = if s.resumed { "resumed (already submitted)" } else { "created" };
+            println!("task {} {what}", sanitize(&s.task_id));
+            println!(
+                "wait for it with: wanprep wait {} -o {}",
+                sanitize(&s.task_id),
+                sanitize(&s.output.display().to_string())
+            );
+        }
+        RunResult::Finished(f) => match &f.end {
+            TaskEnd::AlreadySaved => println!(
+                "task {} SUCCEEDED; result already saved at {}",
+                sanitize(&f.task_id),
+                sanitize(&f.output.display().to_string())
+            ),
+            TaskEnd::Downloaded { file, .. } => {
+                let m = &file.facts;
+                println!(
+                    "task {} SUCCEEDED; saved {} ({:.1} MB, {}x{}, {:.1} s)",
+                    sanitize(&f.task_id),
+                    sanitize(&file.path.display().to_string()),
+                    file.bytes as f64 / 1e6,
+                    m.display_width.unwrap_or(0),
+                    m.display_height.unwrap_or(0),
+                    m.duration_s.unwrap_or(0.0)
+                );
+            }
+            TaskEnd::Unsuccessful(resp) => {
+                let status = resp.status();
+                eprintln!("task {} {status}", sanitize(&f.task_id));
+                let o = &resp.output;
+                if o.code.is_some() || o.message.is_some() {
+                    let code = o.code.as_deref().unwrap_or_default();
+                    print_api_error("  reason", &service_error(code, o.message.as_deref(), resp));
+                }
+                if status == TaskStatus::Unknown {
+                    eprintln!("  the task does not exist, or it expired (task ids live 24 h)");
+                }
+            }
+        },
+    }
+    Ok(())
+}
+
+/// A failure, for people: the library's sentence, the flag that changes it, how to resume.
+fn print_error(e: &RunError) {
+    match e {
+        RunError::Submit(SubmitError::Refused(api)) => {
+            print_api_error("wanprep submit: the service refused the task", api);
+            return;
+        }
+        RunError::Wait { source, .. } => match &**source {
+            client::WaitError::Fatal(TransportError::Api { error, .. }) => {
+                print_api_error("wanprep: querying the task failed", error);
+                return;
+            }
+            client::WaitError::Fatal(t) => {
+                eprintln!("wanprep: querying the task failed: {}", sanitize(&t.to_string()));
+                return;
+            }
+            _ => {}
+        },
+        _ => {}
+    }
+    eprintln!("wanprep: {}", sanitize(&e.to_string()));
+    match e {
+        RunError::OutputExists { .. } => eprintln!("  pass --force to replace it, or -o another path"),
+        RunError::Submit(SubmitError::Uncertain(_)) => eprintln!("  pass --new to create another task anyway"),
+        RunError::Submit(SubmitError::NotRecorded { task_id, .. }) => {
+            eprintln!("  follow it with: wanprep wait {}", sanitize(task_id))
+        }
+        RunError::Submit(other) => {
+            if let Some(h) = other.api_error().and_then(|e| e.hint()) {
+                eprintln!("  hint: {h}");
+            }
+        }
+        RunError::Wait { task_id, output, .. } | RunError::Download { task_id, output, .. } if e.resumable() => {
+            eprintln!("resume with: wanprep wait {} -o {}", sanitize(task_id), sanitize(&output.display().to_string()));
+        }
+        _ => {}
+    }
+}
+
+fn service_error(code: &str, message: Option<&str>, resp: &client::TaskResponse) -> client::ApiError {
+    client::ApiError {
+        http_status: 200,
+        code: code.to_string(),
+        message: message.unwrap_or_default().to_string(),
+        request_id: resp.request_id.clone(),
+    }
+}
+
+fn print_api_error(prefix: &str, e: &client::ApiError) {
+    eprintln!("{prefix}: {}", sanitize(&e.to_string()));
+    if let Some(h) = e.hint() {
+        eprintln!("  hint: {h}");
+    }
+}
+
+/// The client's events, on the one progress display.
+fn on_event(p: &Progress, last: &mut Option<TaskStatus>, ev: Event<'_>) {
+    match ev {
+        Event::UploadReused { path, .. } => p.line(&format!("reusing the earlier upload of {}", sanitize(path))),
+        Event::Uploading { path } => p.message(format!("uploading {}", sanitize(path))),
+        Event::Uploaded { path, url } => p.line(&format!("uploaded {} -> {}", sanitize(path), sanitize(url))),
+        Event::Throttled { error, delay } => {
+            p.line(&format!("throttled ({}), sending again in {:.1} s", sanitize(&error.code), delay.as_secs_f64()))
+        }
+        Event::Created { task_id } => p.line(&format!("created task {}", sanitize(task_id))),
+        Event::Resumed { entry } => p.line(&format!(
+            "resuming task {} (submitted earlier for the same inputs; --new creates another)",
+            sanitize(entry.task_id.as_deref().unwrap_or("?"))
+        )),
+        Event::Status { task_id, status } => {
+            if *last != Some(status) {
+                *last = Some(status);
+                p.timed_message(format!("task {} {status}", sanitize(task_id)));
+            }
+        }
+        Event::Retrying { error, delay } => p.line(&format!(
+            "query failed ({}), retrying in {:.1} s",
+            sanitize(&error.to_string()),
+            delay.as_secs_f64()
+        )),
+        Event::Downloading { done, total } => {
+            if p.is_live() {
+                let t = total.map(|t| format!(" of {:.1} MB", t as f64 / 1e6)).unwrap_or_default();
+                p.message(format!("downloading {:.1} MB{t}", done as f64 / 1e6));
+            }
+        }
+    }
+}
+
+pub fn status(a: StatusArgs) -> anyhow::Result<Outcome> {
+    let client = open_client(&a.service)?;
+    let answer = client.query(&a.task_id);
+    if a.json {
+        emit_json(&StatusReport::new(&a.task_id, &answer))?;
+    }
+    let (resp, _) = match answer {
+        Ok(r) => r,
+        Err(e) => {
+            match &e {
+                TransportError::Api { error, .. } => print_api_error("wanprep status", error),
+                other => eprintln!("wanprep status: {}", sanitize(&other.to_string())),
+            }
+            return Ok(transport_outcome(&e));
+        }
+    };
+    if !a.json {
+        let o = &resp.output;
+        println!("task {}: {}", sanitize(&a.task_id), resp.status());
+        for (k, v) in [("submitted", &o.submit_time), ("scheduled", &o.scheduled_time), ("ended", &o.end_time)] {
+            if let Some(v) = v {
+                println!("  {k}: {} (UTC+8)", sanitize(v));
+            }
+        }
+        if let Some(url) = resp.video_url() {
+            println!("  result: {}", sanitize(&url));
+        }
+        if let Some(c) = &o.code {
+            print_api_error("  reason", &service_error(c, o.message.as_deref(), &resp));
+        }
+        if let Some(u) = &resp.usage {
+            println!("  usage: {}", sanitize(&u.to_string()));
+        }
+    }
+    Ok(match resp.status() {
+        TaskStatus::Failed | TaskStatus::Canceled | TaskStatus::Unknown => Outcome::NonCompliant,
+        _ => Outcome::Ok,
+    })
+}
+
+/// A task id as a file name.
+fn file_safe(s: &str) -> String {
+    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).take(80).collect()
+}

@@ -1,0 +1,221 @@
+//! What happened to a task: `submit --json`, `wait --json`, `status --json`, `tasks --json`,
+//! and the error document any `--json` command prints when it cannot run at all.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::client::{ApiError, Entry, Finished, RunError, RunResult, TaskEnd, TaskResponse, TransportError, WaitError};
+use crate::inspect::CheckReport;
+use crate::probe::MediaFacts;
+
+/// One job or task, however far it got: `submit --json` and `wait --json`.
+#[derive(Debug, Default, Serialize)]
+pub struct TaskReport {
+    /// Whether a task exists for the job (created now or earlier).
+    pub submitted: bool,
+    /// Its id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<String>,
+    /// The task was not created by this run (the journal held it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resumed: Option<bool>,
+    /// The last status seen (`PENDING` … `SUCCEEDED`, `FAILED`, `CANCELED`, `UNKNOWN`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Where the result is (or was to go).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<PathBuf>,
+    /// Whether this run downloaded the result (`false`: an earlier run saved it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub downloaded: Option<bool>,
+    /// The result's size.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    /// The service's usage figures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<serde_json::Value>,
+    /// The result's facts, from the same probe as `check`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub media: Option<MediaFacts>,
+    /// The service's error code, for a task that did not succeed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// The service's message with it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The service's request id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// Why nothing was sent: the pre-flight check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check: Option<CheckReport>,
+    /// What went wrong.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// What to do about it, for the service's known error codes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+impl TaskReport {
+    /// The report of a run that came to an answer.
+    pub fn from_run(result: &RunResult) -> TaskReport {
+        match result {
+            RunResult::NotSent(check) => TaskReport { check: Some((**check).clone()), ..Default::default() },
+            RunResult::Submitted(s) => TaskReport {
+                submitted: true,
+                task_id: Some(s.task_id.clone()),
+                resumed: Some(s.resumed),
+                output: Some(s.output.clone()),
+                ..Default::default()
+            },
+            RunResult::Finished(f) => TaskReport::from_finished(f),
+        }
+    }
+
+    /// The report of a task at a terminal status.
+    pub fn from_finished(f: &Finished) -> TaskReport {
+        let base = TaskReport {
+            submitted: true,
+            task_id: Some(f.task_id.clone()),
+            resumed: Some(f.resumed),
+            output: Some(f.output.clone()),
+            ..Default::default()
+        };
+        match &f.end {
+            TaskEnd::AlreadySaved => TaskReport { status: Some("SUCCEEDED".into()), downloaded: Some(false), ..base },
+            TaskEnd::Downloaded { file, usage } => TaskReport {
+                status: Some("SUCCEEDED".into()),
+                output: Some(file.path.clone()),
+                downloaded: Some(true),
+                bytes: Some(file.bytes),
+                usage: usage.clone(),
+                media: Some(file.facts.clone()),
+                ..base
+            },
+            TaskEnd::Unsuccessful(resp) => TaskReport {
+                status: Some(resp.status().as_str().into()),
+                code: resp.output.code.clone(),
+                message: resp.output.message.clone(),
+                request_id: resp.request_id.clone(),
+                hint: resp.output.code.as_deref().and_then(|c| crate::client::api::hint(c, 200)).map(Into::into),
+                ..base
+            },
+        }
+    }
+
+    /// The report of a run that stopped without an answer.
+    pub fn from_error(e: &RunError) -> TaskReport {
+        let task_id = match e {
+            RunError::Submit(crate::client::SubmitError::NotRecorded { task_id, .. }) => Some(task_id.clone()),
+            RunError::OutputExists { task_id, .. } => task_id.clone(),
+            other => other.task_id().map(str::to_string),
+        };
+        let status = match e {
+            RunError::Wait { source, .. } => match &**source {
+                WaitError::Timeout { last, .. } | WaitError::Interrupted { last } => Some(last.clone()),
+                WaitError::Fatal(_) => None,
+            },
+            RunError::Download { .. } => Some("SUCCEEDED".into()),
+            _ => None,
+        };
+        let output = match e {
+            RunError::Wait { output, .. } | RunError::Download { output, .. } => Some(output.clone()),
+            RunError::OutputExists { path, .. } => Some(path.clone()),
+            RunError::Submit(_) => None,
+        };
+        let api = e.api_error();
+        TaskReport {
+            submitted: task_id.is_some(),
+            task_id,
+            status,
+            output,
+            code: api.map(|a| a.code.clone()).filter(|c| !c.is_empty()),
+            request_id: api.and_then(|a| a.request_id.clone()),
+            error: Some(e.to_string()),
+            hint: api.and_then(ApiError::hint).map(Into::into),
+            ..Default::default()
+        }
+    }
+}
+
+/// A task's status as the service reports it: `status --json`.
+#[derive(Debug, Serialize)]
+pub struct StatusReport {
+    /// The task asked about.
+    pub task_id: String,
+    /// Its status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// The service's request id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// The service's `output` object as it came (times, results, code, message).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<serde_json::Value>,
+    /// The service's usage figures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<serde_json::Value>,
+    /// Why the status could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// What to do about it, for the service's known error codes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+impl StatusReport {
+    /// The report of a query: the parsed answer and its raw body, or the failure.
+    pub fn new(task_id: &str, answer: &Result<(TaskResponse, Vec<u8>), TransportError>) -> StatusReport {
+        match answer {
+            Ok((resp, raw)) => {
+                let raw: serde_json::Value = serde_json::from_slice(raw).unwrap_or_default();
+                StatusReport {
+                    task_id: task_id.to_string(),
+                    status: Some(resp.status().as_str().into()),
+                    request_id: resp.request_id.clone(),
+                    output: raw.get("output").cloned(),
+                    usage: resp.usage.clone(),
+                    error: None,
+                    hint: resp.output.code.as_deref().and_then(|c| crate::client::api::hint(c, 200)).map(Into::into),
+                }
+            }
+            Err(e) => {
+                let api = match e {
+                    TransportError::Api { error, .. } => Some(error),
+                    _ => None,
+                };
+                StatusReport {
+                    task_id: task_id.to_string(),
+                    status: None,
+                    request_id: api.and_then(|a| a.request_id.clone()),
+                    output: None,
+                    usage: None,
+                    error: Some(e.to_string()),
+                    hint: api.and_then(ApiError::hint).map(Into::into),
+                }
+            }
+        }
+    }
+}
+
+/// The journal's tasks: `tasks --json`.
+#[derive(Debug, Serialize)]
+pub struct TasksReport {
+    /// The journal file.
+    pub journal: PathBuf,
+    /// Its entries, newest first.
+    pub tasks: Vec<Entry>,
+}
+
+/// What any `--json` command prints when it cannot run at all (a bad flag value, no API key,
+/// an unusable folder): `{"error": "...", "hint": "..."}`.
+#[derive(Debug, Serialize)]
+pub struct ErrorReport {
+    /// What went wrong.
+    pub error: String,
+    /// What to do about it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
