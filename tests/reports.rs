@@ -116,19 +116,8 @@ fn submit_and_wait_json_share_one_task_shape() {
     let submitted = one_doc(&env.submit(&["--json"]));
     assert_eq!(submitted["submitted"], true, "{submitted}");
     let id = submitted["task_id"].as_str().unwrap().to_string();
-    let state = env.state();
-    let out = env.out();
-    let waited = one_doc(&env.run(&[
-        "wait",
-        &id,
-        "--json",
-        "--poll-interval",
-        "0.05",
-        "--state-dir",
-        state.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ]));
+    let (state, out) = (env.state(), env.out());
+    let waited = one_doc(&env.wait(&id, &["--json"]));
     assert_eq!((waited["task_id"].as_str(), waited["status"].as_str()), (Some(id.as_str()), Some("SUCCEEDED")));
     assert_eq!(waited["downloaded"], true, "{waited}");
     assert_eq!(waited["bytes"].as_u64(), Some(std::fs::metadata(&out).unwrap().len()));

@@ -331,16 +331,7 @@ fn item7_a_planted_symlink_is_never_written_through() {
     let id = json(&o)["task_id"].as_str().unwrap().to_string();
     let part = wanprep::internals::part_path(&env.out(), &id);
     std::os::unix::fs::symlink(&victim, &part).unwrap();
-    let o = env.run(&[
-        "wait",
-        &id,
-        "-o",
-        env.out().to_str().unwrap(),
-        "--poll-interval",
-        "0.05",
-        "--state-dir",
-        env.state().to_str().unwrap(),
-    ]);
+    let o = env.wait(&id, &[]);
     assert_ne!(code(&o), 0, "{}", text(&o));
     assert!(text(&o).contains("not a partial download of ours"), "{}", text(&o));
     assert_eq!(std::fs::read(&victim).unwrap(), b"do not touch");
@@ -655,16 +646,7 @@ fn item14_an_answer_about_another_task_is_refused_and_names_are_escaped() {
     let o = env.submit(&["--json"]);
     let id = json(&o)["task_id"].as_str().unwrap().to_string();
     env.stand.knobs().wrong_task.store(true, Ordering::SeqCst);
-    let o = env.run(&[
-        "wait",
-        &id,
-        "-o",
-        env.out().to_str().unwrap(),
-        "--poll-interval",
-        "0.05",
-        "--state-dir",
-        env.state().to_str().unwrap(),
-    ]);
+    let o = env.wait(&id, &[]);
     assert_ne!(code(&o), 0, "{}", text(&o));
     assert!(text(&o).contains("someone-elses-task"), "{}", text(&o));
     assert!(!env.out().exists(), "nothing downloaded from the other task's answer");

@@ -68,6 +68,15 @@ impl Env {
         v
     }
 
+    /// `wait ID -o OUT --poll-interval 0.05 --state-dir STATE` and `extra`, run.
+    pub(crate) fn wait(&self, id: &str, extra: &[&str]) -> Output {
+        let (out, state) = (self.out(), self.state());
+        let mut args = vec!["wait", id, "-o", out.to_str().unwrap(), "--poll-interval", "0.05"];
+        args.extend(["--state-dir", state.to_str().unwrap()]);
+        args.extend(extra);
+        self.run(&args)
+    }
+
     pub(crate) fn submit(&self, extra: &[&str]) -> Output {
         let o = self.submit_command(extra).output().expect("run wanprep");
         assert_no_key(&o);

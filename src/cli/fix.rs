@@ -33,12 +33,12 @@ pub fn fix(a: FixArgs) -> anyhow::Result<Outcome> {
         Ok(f) => f,
         Err(e) => return fail(&e),
     };
-    let planned = match wanprep::fix::prepare(&a.input, &a.output, None, &spec) {
-        Ok(p) => p,
-        Err(e) => return fail(&e),
-    };
     if a.dry_run {
-        let plan = &planned.plan;
+        let plan = match wanprep::fix::prepare(&a.input, &a.output, None, &spec) {
+            Ok(p) => p.plan,
+            Err(e) => return fail(&e),
+        };
+        let plan = &plan;
         if a.json {
             emit_json(&FixReport::dry_run(&input, &output, plan))?;
         } else {
@@ -54,7 +54,8 @@ pub fn fix(a: FixArgs) -> anyhow::Result<Outcome> {
         }
     };
     let ctl = Control { progress: Some(&report), cancel: None };
-    let result = wanprep::fix::execute(&planned, &a.output, a.force, ctl);
+    // Refuses an OUTPUT it may not replace before probing, then prepares and executes.
+    let result = wanprep::fix::fix_file_with(&a.input, &a.output, None, &spec, a.force, ctl);
     progress.finish();
     let o = match result {
         Ok(o) => o,

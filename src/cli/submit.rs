@@ -169,10 +169,8 @@ fn print_result(r: &RunResult) -> anyhow::Result<()> {
             TaskEnd::Unsuccessful(resp) => {
                 let status = resp.status();
                 eprintln!("task {} {status}", sanitize(&f.task_id));
-                let o = &resp.output;
-                if o.code.is_some() || o.message.is_some() {
-                    let code = o.code.as_deref().unwrap_or_default();
-                    print_api_error("  reason", &service_error(code, o.message.as_deref(), resp));
+                if let Some(e) = resp.error() {
+                    print_api_error("  reason", &e);
                 }
                 if status == TaskStatus::Unknown {
                     eprintln!("  the task does not exist, or it expired (task ids live 24 h)");
@@ -219,15 +217,6 @@ fn print_error(e: &RunError) {
             eprintln!("resume with: wanprep wait {} -o {}", sanitize(task_id), sanitize(&output.display().to_string()));
         }
         _ => {}
-    }
-}
-
-fn service_error(code: &str, message: Option<&str>, resp: &client::TaskResponse) -> client::ApiError {
-    client::ApiError {
-        http_status: 200,
-        code: code.to_string(),
-        message: message.unwrap_or_default().to_string(),
-        request_id: resp.request_id.clone(),
     }
 }
 
@@ -299,8 +288,8 @@ pub fn status(a: StatusArgs) -> anyhow::Result<Outcome> {
         if let Some(url) = resp.video_url() {
             println!("  result: {}", sanitize(&url));
         }
-        if let Some(c) = &o.code {
-            print_api_error("  reason", &service_error(c, o.message.as_deref(), &resp));
+        if let (Some(_), Some(e)) = (&o.code, resp.error()) {
+            print_api_error("  reason", &e);
         }
         if let Some(u) = &resp.usage {
             println!("  usage: {}", sanitize(&u.to_string()));

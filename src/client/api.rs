@@ -199,6 +199,18 @@ pub struct TaskOutput {
 }
 
 impl TaskResponse {
+    /// Why the task did not succeed, as the service said (code, message, request id), when it
+    /// said anything: the same type, display and hints as an error answer.
+    pub fn error(&self) -> Option<ApiError> {
+        let o = &self.output;
+        (o.code.is_some() || o.message.is_some()).then(|| ApiError {
+            http_status: 200,
+            code: o.code.clone().unwrap_or_default(),
+            message: o.message.clone().unwrap_or_default(),
+            request_id: self.request_id.clone(),
+        })
+    }
+
     /// The parsed status.
     pub fn status(&self) -> TaskStatus {
         TaskStatus::parse(&self.output.task_status)

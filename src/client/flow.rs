@@ -125,7 +125,9 @@ impl RunError {
     pub fn task_id(&self) -> Option<&str> {
         match self {
             RunError::Wait { task_id, .. } | RunError::Download { task_id, .. } => Some(task_id),
-            RunError::OutputExists { .. } | RunError::Submit(_) => None,
+            RunError::Submit(SubmitError::NotRecorded { task_id, .. }) => Some(task_id),
+            RunError::OutputExists { task_id, .. } => task_id.as_deref(),
+            RunError::Submit(_) => None,
         }
     }
 

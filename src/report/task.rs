@@ -99,7 +99,7 @@ impl TaskReport {
                 code: resp.output.code.clone(),
                 message: resp.output.message.clone(),
                 request_id: resp.request_id.clone(),
-                hint: resp.output.code.as_deref().and_then(|c| crate::client::api::hint(c, 200)).map(Into::into),
+                hint: resp.output.code.as_ref().and(resp.error()).and_then(|e| e.hint()).map(Into::into),
                 ..base
             },
         }
@@ -107,11 +107,7 @@ impl TaskReport {
 
     /// The report of a run that stopped without an answer.
     pub fn from_error(e: &RunError) -> TaskReport {
-        let task_id = match e {
-            RunError::Submit(crate::client::SubmitError::NotRecorded { task_id, .. }) => Some(task_id.clone()),
-            RunError::OutputExists { task_id, .. } => task_id.clone(),
-            other => other.task_id().map(str::to_string),
-        };
+        let task_id = e.task_id().map(str::to_string);
         let status = match e {
             RunError::Wait { source, .. } => match &**source {
                 WaitError::Timeout { last, .. } | WaitError::Interrupted { last } => Some(last.clone()),
@@ -178,7 +174,7 @@ impl StatusReport {
                     output: raw.get("output").cloned(),
                     usage: resp.usage.clone(),
                     error: None,
-                    hint: resp.output.code.as_deref().and_then(|c| crate::client::api::hint(c, 200)).map(Into::into),
+                    hint: resp.output.code.as_ref().and(resp.error()).and_then(|e| e.hint()).map(Into::into),
                 }
             }
             Err(e) => {
