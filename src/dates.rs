@@ -33,6 +33,14 @@ pub fn utc(t: i64) -> String {
     format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", secs / 3600, secs % 3600 / 60, secs % 60)
 }
 
+/// `YYYYMMDDhhmmss` of a Unix time shifted by `offset_s` (the task list's time format).
+pub fn compact(t: i64, offset_s: i64) -> String {
+    let t = t + offset_s;
+    let (y, m, d) = civil_from_days(t.div_euclid(86_400));
+    let secs = t.rem_euclid(86_400);
+    format!("{y:04}{m:02}{d:02}{:02}{:02}{:02}", secs / 3600, secs % 3600 / 60, secs % 60)
+}
+
 /// Parses the IMF-fixdate form (`Sun, 06 Nov 1994 08:49:37 GMT`), the only one servers send today.
 pub fn http_date(s: &str) -> Option<SystemTime> {
     let parts: Vec<&str> = s.split_whitespace().collect();

@@ -44,11 +44,13 @@ pub mod probe;
 pub mod report;
 mod retry;
 pub mod rules;
+mod spend;
 
 pub use inspect::{check_input, check_inputs, CheckOptions, InputSpec};
 pub use inspect::{CheckReport, InputReport};
 pub use probe::{probe, probe_bytes, probe_path, probe_source, ByteSource, Format, Kind, MediaFacts, ProbeOptions};
 pub use rules::{check, is_compliant, pair_findings, Finding, Limits, Role, RuleId, Severity};
+pub use spend::{ModeSpend, Prices, Spend};
 
 /// What the `wanprep` binary, the fuzz targets and the tests reach below the API. No stability
 /// promise: not part of the library.

@@ -38,6 +38,8 @@ pub struct Logged {
     pub authorization: Option<String>,
     pub range: Option<String>,
     pub oss_resolve: Option<String>,
+    /// When the request arrived (for the rate measurements).
+    pub at: std::time::Instant,
 }
 
 #[derive(Debug, Clone)]
@@ -47,6 +49,11 @@ pub struct Task {
     pub mode: String,
     pub watermark: bool,
     pub polls: u32,
+    /// Creation time, Unix milliseconds (the list's `gmt_create`).
+    pub created_ms: i64,
+    pub canceled: bool,
+    /// Made by another client of the account (not through wanprep).
+    pub foreign: bool,
 }
 
 #[derive(Default)]
@@ -81,6 +88,23 @@ pub struct Knobs {
     pub endless_upload_error: AtomicBool,
     /// Queries answer about another task than the one asked for.
     pub wrong_task: AtomicBool,
+    /// Creates record the task, then answer 500 InternalError (a task exists, the client
+    /// cannot know).
+    pub create_500_after_record: AtomicBool,
+    /// Tasks stay PENDING however often they are polled (they can be canceled meanwhile).
+    pub hold_pending: AtomicBool,
+    /// The list reads start_time/end_time as UTC (default: UTC+8, as the service's other times).
+    pub list_in_utc: AtomicBool,
+    /// The list answers 500.
+    pub list_fails: AtomicBool,
+    /// getPolicy answers 403 AccessDenied (temporary storage not offered here).
+    pub refuse_policy: AtomicBool,
+    /// Hold the list answer this long (ms).
+    pub list_delay_ms: AtomicU32,
+    /// Creates are refused with this HTTP status and code (`Retry-After: 0` on 429).
+    pub refuse_create_with: Mutex<Option<(u16, String)>>,
+    /// The next N result downloads answer 403 (an expired link).
+    pub result_403: AtomicU32,
 }
 
 #[derive(Default)]
@@ -148,6 +172,40 @@ impl Stand {
     pub fn knobs(&self) -> &Knobs {
         &self.state.knobs
     }
+
+    /// A task made by another client of the same account, `age_s` seconds ago.
+    pub fn add_foreign_task(&self, age_s: i64) -> String {
+        let n = self.state.counter.fetch_add(1, Ordering::SeqCst);
+        let id = format!("f0reign00-{:04x}-4d82-bcb6-{n:012}", self.state.instance);
+        let created_ms = now_ms() - age_s * 1000;
+        self.state.tasks.lock().unwrap().insert(
+            id.clone(),
+            Task {
+                image_url: "https://example.com/other.png".into(),
+                video_url: "https://example.com/other.mp4".into(),
+                mode: "wan-std".into(),
+                watermark: false,
+                polls: 0,
+                created_ms,
+                canceled: false,
+                foreign: true,
+            },
+        );
+        id
+    }
+
+    /// The most API requests that arrived within any one second.
+    pub fn max_api_requests_per_second(&self) -> usize {
+        let times: Vec<std::time::Instant> = self.log().iter().filter(|l| l.listener == "api").map(|l| l.at).collect();
+        (0..times.len())
+            .map(|i| times[i..].iter().take_while(|t| t.duration_since(times[i]) < Duration::from_secs(1)).count())
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
 }
 
 fn json(status: u16, v: serde_json::Value) -> Response<Body> {
@@ -180,6 +238,7 @@ fn log(state: &Inner, listener: &'static str, method: &Method, path: &str, heade
         authorization: headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_string),
         range: headers.get(header::RANGE).and_then(|v| v.to_str().ok()).map(str::to_string),
         oss_resolve: headers.get("x-dashscope-ossresourceresolve").and_then(|v| v.to_str().ok()).map(str::to_string),
+        at: std::time::Instant::now(),
     });
 }
 
@@ -231,6 +290,19 @@ async fn api_handler(State(state): State<Arc<Inner>>, req: Request) -> Response<
     match (parts.method.as_str(), path.as_str()) {
         ("POST", "/api/v1/services/aigc/image2video/video-synthesis") => create(&state, &parts.headers, &body).await,
         ("GET", "/api/v1/uploads") => get_policy(&state, &query),
+        ("GET", "/api/v1/tasks" | "/api/v1/tasks/") => {
+            let delay = state.knobs.list_delay_ms.load(Ordering::SeqCst);
+            if delay > 0 {
+                tokio::time::sleep(Duration::from_millis(delay.into())).await;
+            }
+            list_tasks(&state, &query)
+        }
+        ("POST", p) if p.starts_with("/api/v1/tasks/") && p.ends_with("/cancel") => {
+            if !body.is_empty() {
+                return api_error(400, "InvalidParameter", "cancel takes no body");
+            }
+            cancel_task(&state, &p["/api/v1/tasks/".len()..p.len() - "/cancel".len()])
+        }
         ("GET", p) if p.starts_with("/api/v1/tasks/") => query_task(&state, &p["/api/v1/tasks/".len()..]),
         _ => api_error(404, "NotFound", "path not found"),
     }
@@ -248,6 +320,11 @@ async fn create(state: &Arc<Inner>, headers: &HeaderMap, body: &[u8]) -> Respons
     if k.throttle_creates.load(Ordering::SeqCst) > 0 {
         k.throttle_creates.fetch_sub(1, Ordering::SeqCst);
         let mut r = api_error(429, "Throttling.RateQuota", "Requests rate limit exceeded, please try again later.");
+        r.headers_mut().insert(header::RETRY_AFTER, "0".parse().unwrap());
+        return r;
+    }
+    if let Some((status, code)) = k.refuse_create_with.lock().unwrap().clone() {
+        let mut r = api_error(status, &code, "refused by the stand-in");
         r.headers_mut().insert(header::RETRY_AFTER, "0".parse().unwrap());
         return r;
     }
@@ -297,8 +374,18 @@ async fn create(state: &Arc<Inner>, headers: &HeaderMap, body: &[u8]) -> Respons
             mode: b.parameters.mode,
             watermark: b.input.watermark.unwrap_or(false),
             polls: 0,
+            created_ms: now_ms(),
+            canceled: false,
+            foreign: false,
         },
     );
+    if k.create_500_after_record.load(Ordering::SeqCst) {
+        return api_error(
+            500,
+            "InternalError",
+            "An internal error has occured, please try again later or contact service support.",
+        );
+    }
     let delay = k.create_delay_ms.load(Ordering::SeqCst);
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay.into())).await;
@@ -316,7 +403,131 @@ async fn create(state: &Arc<Inner>, headers: &HeaderMap, body: &[u8]) -> Respons
     json(200, answer)
 }
 
+/// The status a task shows now (without counting a poll).
+fn current_status(k: &Knobs, t: &Task) -> &'static str {
+    let finish = k.polls_to_finish.load(Ordering::SeqCst);
+    if t.canceled {
+        "CANCELED"
+    } else if k.hold_pending.load(Ordering::SeqCst) || t.polls == 0 || (t.polls <= 1 && finish > 1) {
+        "PENDING"
+    } else if t.polls < finish {
+        "RUNNING"
+    } else {
+        "SUCCEEDED"
+    }
+}
+
+/// `YYYYMMDDhhmmss` → Unix seconds, read in the zone `offset_s` east of UTC.
+fn parse_compact(s: &str, offset_s: i64) -> Option<i64> {
+    if s.len() != 14 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| s[r].parse::<i64>().ok();
+    let (y, mo, d, h, mi, se) = (n(0..4)?, n(4..6)?, n(6..8)?, n(8..10)?, n(10..12)?, n(12..14)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 59 {
+        return None;
+    }
+    // Days from civil (Howard Hinnant), as the service would.
+    let (yy, mm) = if mo <= 2 { (y - 1, mo + 9) } else { (y, mo - 3) };
+    let era = yy.div_euclid(400);
+    let yoe = yy - era * 400;
+    let doy = (153 * mm + 2) / 5 + d - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    Some(days * 86_400 + h * 3600 + mi * 60 + se - offset_s)
+}
+
+/// The documented batch query: `start_time`/`end_time` (`YYYYMMDDhhmmss`, span at most 24 h,
+/// defaults: the last 24 h), `model_name`, `status`, `page_no`, `page_size`; newest first.
+fn list_tasks(state: &Arc<Inner>, query: &str) -> Response<Body> {
+    let k = &state.knobs;
+    if k.list_fails.load(Ordering::SeqCst) {
+        return api_error(500, "InternalError", "An internal error has occured, please try again later.");
+    }
+    let q: HashMap<String, String> =
+        reqwest::Url::parse(&format!("http://list/?{query}")).unwrap().query_pairs().into_owned().collect();
+    let offset = if k.list_in_utc.load(Ordering::SeqCst) { 0 } else { 8 * 3600 };
+    let bad = |m: &str| api_error(400, "InvalidParameter", m);
+    let now_s = now_ms() / 1000;
+    let end = match q.get("end_time") {
+        Some(e) => match parse_compact(e, offset) {
+            Some(t) => t,
+            None => return bad("end_time must be YYYYMMDDhhmmss"),
+        },
+        None => now_s,
+    };
+    let start = match q.get("start_time") {
+        Some(e) => match parse_compact(e, offset) {
+            Some(t) => t,
+            None => return bad("start_time must be YYYYMMDDhhmmss"),
+        },
+        None => end - 86_400,
+    };
+    if end < start || end - start > 86_400 {
+        return bad("the time span must be at most 24 hours");
+    }
+    let page_no: usize = match q.get("page_no").map(|p| p.parse()) {
+        None => 1,
+        Some(Ok(p)) if p >= 1 => p,
+        _ => return bad("page_no must be a positive integer"),
+    };
+    let page_size: usize = match q.get("page_size").map(|p| p.parse()) {
+        None => 10,
+        Some(Ok(p)) if (1..=100).contains(&p) => p,
+        _ => return bad("page_size must be between 1 and 100"),
+    };
+    let tasks = state.tasks.lock().unwrap();
+    let mut rows: Vec<(&String, &Task)> = tasks
+        .iter()
+        .filter(|(_, t)| (start * 1000..=end * 1000 + 999).contains(&t.created_ms))
+        .filter(|_| q.get("model_name").is_none_or(|m| m == MODEL))
+        .filter(|(_, t)| q.get("status").is_none_or(|s| s == current_status(k, t)))
+        .collect();
+    rows.sort_by_key(|(_, t)| std::cmp::Reverse(t.created_ms));
+    let total = rows.len();
+    let data: Vec<serde_json::Value> = rows
+        .iter()
+        .skip((page_no - 1) * page_size)
+        .take(page_size)
+        .map(|(id, t)| {
+            serde_json::json!({"api_key_id": "1234", "caller_parent_id": "1000000000000001",
+                "caller_uid": "1000000000000001", "gmt_create": t.created_ms, "start_time": t.created_ms + 1000,
+                "end_time": t.created_ms + 60_000, "model_name": MODEL, "region": "cn-beijing",
+                "request_id": "req-create-1", "status": current_status(k, t), "task_id": id,
+                "user_api_unique_key": "apikey:v1:x:wanx:wan2.2-animate-move"})
+        })
+        .collect();
+    json(
+        200,
+        serde_json::json!({"total": total, "data": data, "total_page": total.div_ceil(page_size),
+            "page_no": page_no, "page_size": page_size, "request_id": "req-list"}),
+    )
+}
+
+/// Cancel: PENDING tasks only; anything else is the documented 400 UnsupportedOperation.
+fn cancel_task(state: &Arc<Inner>, id: &str) -> Response<Body> {
+    let mut tasks = state.tasks.lock().unwrap();
+    let Some(task) = tasks.get_mut(id) else {
+        return api_error(
+            400,
+            "UnsupportedOperation",
+            "Failed to cancel the task, please confirm if the task is in PENDING status.",
+        );
+    };
+    if current_status(&state.knobs, task) != "PENDING" {
+        return api_error(
+            400,
+            "UnsupportedOperation",
+            "Failed to cancel the task, please confirm if the task is in PENDING status.",
+        );
+    }
+    task.canceled = true;
+    json(200, serde_json::json!({"request_id": "req-cancel"}))
+}
+
 fn get_policy(state: &Arc<Inner>, query: &str) -> Response<Body> {
+    if state.knobs.refuse_policy.load(Ordering::SeqCst) {
+        return api_error(403, "AccessDenied", "Access denied: temporary storage is not available.");
+    }
     let pairs: HashMap<&str, &str> = query.split('&').filter_map(|p| p.split_once('=')).collect();
     if pairs.get("action") != Some(&"getPolicy") || pairs.get("model") != Some(&MODEL) {
         return api_error(400, "InvalidParameter", "action=getPolicy and model are required");
@@ -370,6 +581,10 @@ fn query_task(state: &Arc<Inner>, id: &str) -> Response<Body> {
             200,
             serde_json::json!({"request_id": "req-q", "output": {"task_id": id, "task_status": "UNKNOWN"}}),
         );
+    }
+    if task.canceled || k.hold_pending.load(Ordering::SeqCst) {
+        let status = if task.canceled { "CANCELED" } else { "PENDING" };
+        return json(200, serde_json::json!({"request_id": "req-q", "output": {"task_id": id, "task_status": status}}));
     }
     task.polls += 1;
     let finish = k.polls_to_finish.load(Ordering::SeqCst);
@@ -496,6 +711,11 @@ async fn post_object(state: &Arc<Inner>, mut form: Multipart) -> Response<Body> 
 }
 
 async fn result(state: &Arc<Inner>, headers: &HeaderMap) -> Response<Body> {
+    let expired = &state.knobs.result_403;
+    if expired.load(Ordering::SeqCst) > 0 {
+        expired.fetch_sub(1, Ordering::SeqCst);
+        return xml_error(403, "AccessDenied", "Request has expired.");
+    }
     if state.knobs.endless_result.load(Ordering::SeqCst) {
         return crate::http_server::endless();
     }

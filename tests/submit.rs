@@ -313,7 +313,7 @@ fn a_missing_key_is_a_usage_error() {
 }
 
 #[test]
-fn killed_while_the_create_is_in_flight_then_rerun_creates_no_duplicate() {
+fn killed_while_the_create_is_in_flight_then_rerun_adopts_the_task() {
     let env = Env::new();
     env.stand.knobs().create_delay_ms.store(5_000, Ordering::SeqCst);
     let mut child = env.spawn_submit(&[]);
@@ -322,11 +322,15 @@ fn killed_while_the_create_is_in_flight_then_rerun_creates_no_duplicate() {
     child.wait().unwrap();
     env.stand.knobs().create_delay_ms.store(0, Ordering::SeqCst);
 
-    let again = env.submit(&[]);
-    assert_eq!(code(&again), 2, "{}", text(&again));
-    assert!(text(&again).contains("may have created a task"), "{}", text(&again));
+    // The journal says "sending" and its sender is dead: the re-run looks the attempt up in
+    // the service's task list and adopts the one task it made.
+    let again = env.submit(&["--json"]);
+    assert_eq!(code(&again), 0, "{}", text(&again));
     assert_eq!(env.stand.creates(), 1, "the rerun did not create blindly");
-    // The user decides.
+    let id = env.stand.tasks().into_keys().next().unwrap();
+    assert_eq!(task_id_from(&again), id);
+    assert!(env.stand.count("GET", "/api/v1/tasks?") >= 1, "the task list was consulted");
+    // --new still creates another when asked.
     let forced = env.submit(&["--new"]);
     assert_eq!(code(&forced), 0, "{}", text(&forced));
     assert_eq!(env.stand.creates(), 2);
@@ -348,18 +352,20 @@ fn killed_after_the_create_then_rerun_resumes_and_downloads() {
 }
 
 #[test]
-fn an_unanswered_create_is_recorded_as_uncertain() {
+fn an_unanswered_create_is_recorded_as_uncertain_and_resolved_by_the_rerun() {
     let env = Env::new();
     env.stand.knobs().cut_create.store(true, Ordering::SeqCst);
     let o = env.submit(&[]);
     assert_eq!(code(&o), 2, "{}", text(&o));
-    assert!(text(&o).contains("not sent again"), "{}", text(&o));
-    env.stand.knobs().cut_create.store(false, Ordering::SeqCst);
-    let again = env.submit(&[]);
-    assert_eq!(code(&again), 2);
-    assert_eq!(env.stand.creates(), 1);
+    assert!(text(&o).contains("not sent again") && text(&o).contains("same command again"), "{}", text(&o));
+    assert!(!text(&o).contains("--new"), "{}", text(&o));
     let tasks = env.run(&["tasks", "--state-dir", env.state().to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&tasks.stdout).contains("uncertain"), "{}", text(&tasks));
+    env.stand.knobs().cut_create.store(false, Ordering::SeqCst);
+    let again = env.submit(&[]);
+    assert_eq!(code(&again), 0, "{}", text(&again));
+    assert!(text(&again).contains("adopted"), "{}", text(&again));
+    assert_eq!(env.stand.creates(), 1);
 }
 
 #[test]

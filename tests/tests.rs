@@ -12,6 +12,7 @@ mod fidelity;
 mod fix;
 mod hostile;
 mod large_files;
+mod money;
 mod probe_fixtures;
 mod remote;
 mod reports;

@@ -40,8 +40,18 @@ pub enum Command {
     Status(StatusArgs),
     /// Poll a task until it ends and download its result.
     Wait(WaitArgs),
-    /// List the tasks in the journal.
+    /// List the tasks in the journal, with the seconds generated per mode.
     Tasks(TasksArgs),
+    /// Cancel tasks still PENDING (queued), so they are not run or billed.
+    ///
+    /// Exit status: 0 every task canceled, 1 the service refused (the task is no longer
+    /// PENDING; its status is printed), 2 usage, auth or network error.
+    Cancel(CancelArgs),
+    /// Name the task an unanswered create made for a job (when the lookup found several).
+    ///
+    /// The task must exist on the service and belong to no other job in the journal. A re-run
+    /// of `submit` (or the manifest) then resumes it. Exit status: 0 adopted, 1 refused, 2 error.
+    Adopt(AdoptArgs),
     /// Print the rules and the limits they use.
     Rules(RulesArgs),
 }
@@ -57,6 +67,8 @@ impl Command {
             Command::Status(a) => a.json,
             Command::Wait(a) => a.json,
             Command::Tasks(a) => a.json,
+            Command::Cancel(a) => a.json,
+            Command::Adopt(a) => a.json,
             Command::Rules(a) => a.json,
         }
     }
@@ -80,6 +92,11 @@ pub struct ServiceArgs {
     /// Largest result downloaded, in bytes (a longer answer is stopped and nothing is kept).
     #[arg(long, value_name = "BYTES", default_value_t = wanprep::client::DEFAULT_MAX_DOWNLOAD)]
     pub max_download: u64,
+    /// Most API requests in any one second, for the whole run (create, poll, list, cancel);
+    /// the service allows 20 task queries a second per account.
+    #[arg(long, value_name = "N", default_value_t = wanprep::client::DEFAULT_MAX_QPS,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_qps: u32,
 }
 
 /// How to wait for a task.
@@ -119,6 +136,12 @@ pub struct SubmitArgs {
     /// Create a new task even if this job already has one (or an uncertain one).
     #[arg(long)]
     pub new: bool,
+    /// Check the inputs and estimate the billable seconds; upload and create nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Price per generated second, per mode (e.g. std=0.4,pro=0.6), for the dry run's estimate.
+    #[arg(long, value_name = "std=P,pro=P")]
+    pub price: Option<String>,
     /// Replace OUTPUT if it exists.
     #[arg(long)]
     pub force: bool,
@@ -183,6 +206,16 @@ pub struct BatchArgs {
     /// Manifest: seconds between polling rounds.
     #[arg(long, default_value_t = 15.0, value_name = "S")]
     pub poll_interval: f64,
+    /// Manifest: create new tasks even for jobs the journal already holds (as `submit --new`).
+    #[arg(long, requires = "manifest")]
+    pub new: bool,
+    /// Manifest --submit: on Ctrl-C, cancel the tasks still PENDING (they are listed otherwise).
+    #[arg(long, requires = "submit")]
+    pub cancel_on_interrupt: bool,
+    /// Price per generated second, per mode (e.g. std=0.4,pro=0.6): turns the seconds in the
+    /// estimate and the summary into money. There is no built-in price list.
+    #[arg(long, value_name = "std=P,pro=P")]
+    pub price: Option<String>,
     #[command(flatten)]
     pub fix: FixFlags,
     #[command(flatten)]
@@ -226,12 +259,57 @@ pub struct TasksArgs {
     /// Print the journal as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Price per generated second, per mode (e.g. std=0.4,pro=0.6): the totals in money too.
+    #[arg(long, value_name = "std=P,pro=P")]
+    pub price: Option<String>,
     /// Directory of the task journal (default ~/.local/share/wanprep).
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
     /// Largest result downloaded, in bytes (a longer answer is stopped and nothing is kept).
     #[arg(long, value_name = "BYTES", default_value_t = wanprep::client::DEFAULT_MAX_DOWNLOAD)]
     pub max_download: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct CancelArgs {
+    /// The tasks to cancel.
+    #[arg(value_name = "TASK_ID", required_unless_present = "all_pending", conflicts_with = "all_pending")]
+    pub task_ids: Vec<String>,
+    /// Cancel every task of the journal last seen PENDING (within the 24 h task validity).
+    #[arg(long)]
+    pub all_pending: bool,
+    /// Print the outcome as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub service: ServiceArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AdoptArgs {
+    /// The task to adopt.
+    #[arg(value_name = "TASK_ID")]
+    pub task_id: String,
+    /// The job's image, exactly as given to submit (or in the manifest, after fixing).
+    #[arg(long, value_name = "I")]
+    pub image: String,
+    /// The job's video, as given to submit.
+    #[arg(long, value_name = "V")]
+    pub video: String,
+    /// The job's mode.
+    #[arg(long, default_value = "wan-std", value_parser = ["wan-std", "wan-pro"], value_name = "MODE")]
+    pub mode: String,
+    /// The job asked for the watermark.
+    #[arg(long)]
+    pub watermark: bool,
+    /// The job skipped the service's image check.
+    #[arg(long)]
+    pub no_check_image: bool,
+    /// Print the outcome as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub service: ServiceArgs,
 }
 
 #[derive(Debug, Args)]

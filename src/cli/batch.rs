@@ -195,8 +195,13 @@ fn run_pairs(
         max_in_flight: a.max_in_flight.max(1),
         poll_interval: Duration::from_secs_f64(a.poll_interval),
         force: a.force,
+        dry_run: a.dry_run,
+        new_task: a.new,
+        cancel_on_interrupt: a.cancel_on_interrupt,
+        prices: settings::prices(a.price.as_deref())?,
     };
-    let mut client = if a.submit { Some(super::submit::open_client(&a.service)?) } else { None };
+    let mut client = if a.submit && !a.dry_run { Some(super::submit::open_client(&a.service)?) } else { None };
+    let state_dir = client.as_ref().and_then(|c| c.journal().path().parent().map(Path::to_path_buf));
     let quiet_stdout = report_to == Some(Path::new("-"));
     let mut on = |p: &wanprep::batch::manifest::PairReport| {
         if !quiet_stdout {
@@ -214,19 +219,49 @@ fn run_pairs(
         write_report(dest, &report)?;
     }
     if !quiet_stdout {
-        print_pairs(&report)?;
+        print_pairs(&report, a.dry_run)?;
+    }
+    if !report.left_pending.is_empty() {
+        // Asked nothing: the exact line that stops paying for what this run leaves queued.
+        eprintln!(
+            "wanprep: interrupted; {} task(s) are still queued (PENDING) and will run and be billed unless canceled:",
+            report.left_pending.len()
+        );
+        let dir =
+            state_dir.map(|d| format!(" --state-dir {}", shell_word(&d.display().to_string()))).unwrap_or_default();
+        eprintln!(
+            "  wanprep cancel{dir} {}",
+            report.left_pending.iter().map(|t| shell_word(t)).collect::<Vec<_>>().join(" ")
+        );
+        eprintln!("  (running the same batch again instead resumes them and downloads their results)");
+    }
+    if !report.canceled.is_empty() {
+        eprintln!(
+            "wanprep: interrupted; canceled {} queued task(s): {}",
+            report.canceled.len(),
+            report.canceled.join(" ")
+        );
     }
     let interrupted = cancel.load(Ordering::SeqCst);
     Ok(if interrupted {
         Outcome::Unusable
-    } else if report.all_done(a.submit) {
+    } else if report.all_done(a.submit && !a.dry_run) {
         Outcome::Ok
     } else {
         Outcome::NonCompliant
     })
 }
 
-fn print_pairs(r: &ManifestReport) -> anyhow::Result<()> {
+/// A word as the shell reads it: quoted unless it is plain.
+fn shell_word(s: &str) -> String {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./:=@%+,".contains(&b)) {
+        sanitize(s)
+    } else {
+        format!("'{}'", sanitize(&s.replace('\'', "'\\''")))
+    }
+}
+
+fn print_pairs(r: &ManifestReport, dry_run: bool) -> anyhow::Result<()> {
     let mut out = io::stdout().lock();
     for p in &r.pairs {
         let status = match p.status {
@@ -255,5 +290,16 @@ fn print_pairs(r: &ManifestReport) -> anyhow::Result<()> {
         "  pairs {}  ready {}  unfixable {}  submitted {}  downloaded {}  failed {}  ({:.1} s)",
         s.pairs, s.ready, s.unfixable, s.submitted, s.downloaded, s.failed, r.elapsed_s
     )?;
+    if !r.estimate.modes.is_empty() {
+        let what = if dry_run { "dry run, nothing sent" } else { "an estimate" };
+        writeln!(
+            out,
+            "  estimate: {} of output ({what}: the output lasts as long as the reference video)",
+            r.estimate.line()
+        )?;
+    }
+    if !r.generated.modes.is_empty() {
+        writeln!(out, "  generated: {} (the service's usage figures)", r.generated.line())?;
+    }
     Ok(())
 }

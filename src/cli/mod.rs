@@ -59,6 +59,8 @@ pub fn run() -> ExitCode {
         Command::Status(a) => submit::status(a),
         Command::Wait(a) => submit::wait(a),
         Command::Tasks(a) => tasks::tasks(a),
+        Command::Cancel(a) => tasks::cancel(a),
+        Command::Adopt(a) => tasks::adopt(a),
         Command::Rules(a) => check::rules(a),
     };
     match result {

@@ -88,6 +88,7 @@ pub fn overrides(s: &ServiceArgs) -> ConfigOverrides {
         region: s.region.clone(),
         workspace: s.workspace.clone(),
         state_dir: s.state_dir.clone(),
+        max_qps: Some(s.max_qps),
     }
 }
 
@@ -117,4 +118,9 @@ pub fn shard(s: &str) -> anyhow::Result<(u32, u32)> {
         return Err(bad());
     }
     Ok((k, n))
+}
+
+/// `--price std=P,pro=P`.
+pub fn prices(p: Option<&str>) -> anyhow::Result<Option<wanprep::Prices>> {
+    p.map(|p| wanprep::Prices::parse(p).map_err(|e| anyhow::anyhow!("--price: {e}"))).transpose()
 }

@@ -41,7 +41,16 @@ pub fn open_client(service: &ServiceArgs) -> anyhow::Result<Client> {
         Err(e) => return Err(e.into()),
     };
     client.set_max_download(service.max_download);
+    if let Some(note) = &client.transport().config().endpoint_note {
+        eprintln!("wanprep: note: {}", sanitize(note));
+    }
     Ok(client)
+}
+
+/// Where requests go, for `--json`: the endpoint and the note about its choice.
+fn endpoint_of(client: &Client) -> (Option<String>, Option<String>) {
+    let c = client.transport().config();
+    (Some(c.base_url.to_string()), c.endpoint_note.clone())
 }
 
 pub fn submit(a: SubmitArgs) -> anyhow::Result<Outcome> {
@@ -58,12 +67,66 @@ pub fn submit(a: SubmitArgs) -> anyhow::Result<Outcome> {
         wait,
         replace_output: a.force,
     };
+    if a.dry_run {
+        return dry_run(&a, &job, &opts);
+    }
     let mut client = open_client(&a.service)?;
     let progress = Progress::new(Style::Spinner, a.json, true, None);
     let mut last = None;
     let result = client.run(&job, &opts, &mut |e| on_event(&progress, &mut last, e));
     progress.finish();
-    finish_report(result, a.json)
+    finish_report(result, a.json, endpoint_of(&client))
+}
+
+/// `submit --dry-run`: the pre-flight check and the billable seconds it implies; nothing is
+/// uploaded or created. With a key, also whether the journal already holds this job's task.
+fn dry_run(a: &SubmitArgs, job: &Job, opts: &RunOptions) -> anyhow::Result<Outcome> {
+    let prices = settings::prices(a.price.as_deref())?;
+    let check = client::preflight(job, &opts.check);
+    if !check.compliant {
+        return finish_report(Ok(RunResult::NotSent(Box::new(check))), a.json, (None, None));
+    }
+    let seconds = check
+        .inputs
+        .iter()
+        .find(|i| i.role == Some(wanprep::Role::Video))
+        .and_then(|i| i.media.as_ref()?.duration_s)
+        .unwrap_or(0.0);
+    let estimate = wanprep::Spend::sum(true, [(job.mode.as_str(), seconds)], prices.as_ref());
+    // Whether a real run would resume rather than pay: only knowable with the key (the journal
+    // is keyed by account). No request is sent either way.
+    let mut client = Config::from_env(&settings::overrides(&a.service)).ok().and_then(|c| Client::new(c).ok());
+    let existing = client.as_mut().and_then(|c| c.existing(job).ok().flatten());
+    let (endpoint, endpoint_note) = client.as_ref().map(endpoint_of).unwrap_or_default();
+    if let Some(note) = &endpoint_note {
+        eprintln!("wanprep: note: {}", sanitize(note));
+    }
+    let report = TaskReport {
+        submitted: existing.is_some(),
+        task_id: existing.as_ref().and_then(|e| e.task_id.clone()),
+        resumed: existing.as_ref().map(|_| true),
+        dry_run: Some(true),
+        estimate: Some(estimate.clone()),
+        endpoint,
+        endpoint_note,
+        ..Default::default()
+    };
+    if a.json {
+        emit_json(&report)?;
+        return Ok(Outcome::Ok);
+    }
+    println!("dry run: both inputs pass the checks; nothing was uploaded or created");
+    match &existing {
+        Some(e) => println!(
+            "a real run resumes task {} (submitted earlier for these inputs): nothing new is paid",
+            sanitize(e.task_id.as_deref().unwrap_or("?"))
+        ),
+        None => println!(
+            "estimate: {} of output (an estimate: the output lasts as long as the reference video)",
+            estimate.line()
+        ),
+    }
+    Ok(Outcome::Ok)
 }
 
 pub fn wait(a: WaitArgs) -> anyhow::Result<Outcome> {
@@ -79,20 +142,25 @@ pub fn wait(a: WaitArgs) -> anyhow::Result<Outcome> {
     let mut last = None;
     let result = client.finish(&started, &opts, a.force, &mut |e| on_event(&progress, &mut last, e));
     progress.finish();
-    finish_report(result.map(RunResult::Finished), a.json)
+    finish_report(result.map(RunResult::Finished), a.json, endpoint_of(&client))
 }
 
 /// Renders what a run came to: JSON on stdout, or lines for people; and its exit code.
-fn finish_report(result: Result<RunResult, RunError>, json: bool) -> anyhow::Result<Outcome> {
+fn finish_report(
+    result: Result<RunResult, RunError>,
+    json: bool,
+    (endpoint, endpoint_note): (Option<String>, Option<String>),
+) -> anyhow::Result<Outcome> {
     let outcome = match &result {
         Ok(r) => run_outcome(r),
         Err(e) => error_outcome(e),
     };
     if json {
-        emit_json(&match &result {
+        let report = match &result {
             Ok(r) => TaskReport::from_run(r),
             Err(e) => TaskReport::from_error(e),
-        })?;
+        };
+        emit_json(&TaskReport { endpoint, endpoint_note, ..report })?;
     }
     match &result {
         Ok(r) if !json => print_result(r)?,
@@ -204,14 +272,8 @@ fn print_error(e: &RunError) {
     eprintln!("wanprep: {}", sanitize(&e.to_string()));
     match e {
         RunError::OutputExists { .. } => eprintln!("  pass --force to replace it, or -o another path"),
-        RunError::Submit(SubmitError::Uncertain(_)) => eprintln!("  pass --new to create another task anyway"),
-        RunError::Submit(SubmitError::NotRecorded { task_id, .. }) => {
-            eprintln!("  follow it with: wanprep wait {}", sanitize(task_id))
-        }
-        RunError::Submit(other) => {
-            if let Some(h) = other.api_error().and_then(|e| e.hint()) {
-                eprintln!("  hint: {h}");
-            }
+        RunError::Submit(_) | RunError::Download { .. } if e.hint().is_some() => {
+            eprintln!("  hint: {}", sanitize(&e.hint().unwrap_or_default()))
         }
         RunError::Wait { task_id, output, .. } | RunError::Download { task_id, output, .. } if e.resumable() => {
             eprintln!("resume with: wanprep wait {} -o {}", sanitize(task_id), sanitize(&output.display().to_string()));
@@ -238,8 +300,24 @@ fn on_event(p: &Progress, last: &mut Option<TaskStatus>, ev: Event<'_>) {
         }
         Event::Created { task_id } => p.line(&format!("created task {}", sanitize(task_id))),
         Event::Resumed { entry } => p.line(&format!(
-            "resuming task {} (submitted earlier for the same inputs; --new creates another)",
+            "resuming task {} (submitted earlier for the same inputs)",
             sanitize(entry.task_id.as_deref().unwrap_or("?"))
+        )),
+        Event::LookingUp { entry } => p.line(&format!(
+            "an earlier submit of these inputs (sent {}) got no answer: looking for its task in the service's task list",
+            entry.recorded_utc()
+        )),
+        Event::Adopted { entry } => p.line(&format!(
+            "found it: task {} ({}); adopted",
+            sanitize(entry.task_id.as_deref().unwrap_or("?")),
+            sanitize(entry.adopted.as_deref().unwrap_or(""))
+        )),
+        Event::NotCreated { .. } => {
+            p.line("the service lists no task from that attempt: it did not happen, so the task is created now")
+        }
+        Event::WaitingForOtherRun { entry } => p.line(&format!(
+            "another wanprep run is sending this job's create (journal entry {}): waiting for its answer",
+            entry.id
         )),
         Event::Status { task_id, status } => {
             if *last != Some(status) {

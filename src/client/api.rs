@@ -301,9 +301,17 @@ pub fn hint(code: &str, http_status: u16) -> Option<&'static str> {
             "the key is wrong or belongs to another region: Beijing and Singapore keys are separate \
              (check DASHSCOPE_API_KEY and --region / DASHSCOPE_BASE_URL)"
         }
+        "AllocationQuota.FreeTierOnly" => {
+            "the free quota of this model is used up and \"free tier only\" is switched on for it in the Model \
+             Studio console: switch it off there to pay for further use, or wait for new free quota"
+        }
+        "Throttling.AllocationQuota" => {
+            "the account's quota for this model is used up (not the request rate): sending slower will not help; \
+             wait for the quota to renew or raise it in the Model Studio console"
+        }
         c if c.starts_with("Throttling") => {
-            "rate or concurrency limit reached: the account runs few tasks at once, and extra ones queue \
-             or are refused; wait for running tasks, or lower --max-in-flight"
+            "rate or concurrency limit reached: the account runs few tasks at once, and extra ones queue or are \
+             refused; wait for running tasks, or lower --max-in-flight and --max-qps"
         }
         "DataInspectionFailed" | "IPInfringementSuspect" => {
             "content moderation rejected the image, the video or the result; a retry with the same inputs fails again"
@@ -319,7 +327,8 @@ pub fn hint(code: &str, http_status: u16) -> Option<&'static str> {
         }
         "InvalidParameter" | "InvalidURL" => "the request was refused as invalid; the message says which part",
         "InternalError" | "InternalError.Algo" | "ServiceUnavailable" | "GatewayTimeout" => {
-            "a service-side failure; failed tasks are not billed, so submitting again (--new) is safe"
+            "a service-side failure; a failed task is not billed, and running the same submit again creates a new \
+             task for the job"
         }
         "ModelNotFound" | "NotFound" => "the endpoint or model was not found: check the region and base URL",
         _ if http_status == 401 => "authentication failed: check the key and the region",

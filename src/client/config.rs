@@ -59,6 +59,14 @@ pub enum Region {
 }
 
 impl Region {
+    /// The region's id.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Region::CnBeijing => "cn-beijing",
+            Region::ApSoutheast1 => "ap-southeast-1",
+        }
+    }
+
     /// Parses `cn-beijing` or `ap-southeast-1`.
     pub fn parse(s: &str) -> Result<Self, ConfigError> {
         match s.trim().to_ascii_lowercase().as_str() {
@@ -80,13 +88,25 @@ pub struct Config {
     pub workspace: Option<String>,
     /// Where the journal lives.
     pub state_dir: PathBuf,
+    /// The region named by `--region` or `DASHSCOPE_REGION` (also when `DASHSCOPE_BASE_URL`
+    /// overrides its endpoint).
+    pub region: Option<Region>,
+    /// Said once to the user when the endpoint was chosen by default where they may have meant
+    /// another (a workspace id without a region means Beijing).
+    pub endpoint_note: Option<String>,
+    /// Most API requests in any one second, for the whole process (default
+    /// [`DEFAULT_MAX_QPS`](super::rate::DEFAULT_MAX_QPS)).
+    pub max_qps: u32,
 }
 
 /// A configuration problem: exit 2, with a message that says what to set.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// No key anywhere.
-    #[error("no API key: set DASHSCOPE_API_KEY or pass --api-key-file")]
+    #[error(
+        "no API key: set DASHSCOPE_API_KEY, pass --api-key-file, or put it where the official SDK reads it \
+         (DASHSCOPE_API_KEY_FILE_PATH, ~/.dashscope/api_key)"
+    )]
     MissingKey,
     /// A value that cannot be used.
     #[error("{0}")]
@@ -104,11 +124,14 @@ pub struct ConfigOverrides {
     pub workspace: Option<String>,
     /// `--state-dir`.
     pub state_dir: Option<PathBuf>,
+    /// `--max-qps`.
+    pub max_qps: Option<u32>,
 }
 
 impl Config {
     /// Builds the configuration from the overrides and the environment:
-    /// `DASHSCOPE_API_KEY`, `DASHSCOPE_BASE_URL` (requests then go to `$DASHSCOPE_BASE_URL/api/v1/…`),
+    /// `DASHSCOPE_API_KEY` (else the SDK's key files: `DASHSCOPE_API_KEY_FILE_PATH`,
+    /// `~/.dashscope/api_key`), `DASHSCOPE_BASE_URL` (requests then go to `$DASHSCOPE_BASE_URL/api/v1/…`),
     /// `DASHSCOPE_REGION`, `DASHSCOPE_WORKSPACE_ID`, and `XDG_DATA_HOME`/`HOME` for the journal.
     pub fn from_env(o: &ConfigOverrides) -> Result<Config, ConfigError> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
@@ -119,7 +142,10 @@ impl Config {
                 })?;
                 ApiKey::new(text)?
             }
-            None => ApiKey::new(var("DASHSCOPE_API_KEY").ok_or(ConfigError::MissingKey)?)?,
+            None => match var("DASHSCOPE_API_KEY") {
+                Some(k) => ApiKey::new(k)?,
+                None => key_from_sdk_files(var("DASHSCOPE_API_KEY_FILE_PATH"), var("HOME"))?,
+            },
         };
         let workspace = o.workspace.clone().or_else(|| var("DASHSCOPE_WORKSPACE_ID"));
         if let Some(ws) = &workspace {
@@ -127,13 +153,24 @@ impl Config {
         }
         let region = o.region.clone().or_else(|| var("DASHSCOPE_REGION"));
         let region = region.as_deref().map(Region::parse).transpose()?;
+        let mut endpoint_note = None;
         let base_url = match var("DASHSCOPE_BASE_URL") {
             // An explicit --region wins over a base URL left in the environment.
             Some(base) if o.region.is_none() => api_base_from_override(&base)?,
-            _ => region_base(region.unwrap_or(Region::CnBeijing), workspace.as_deref())?,
+            _ => {
+                let url = region_base(region.unwrap_or(Region::CnBeijing), workspace.as_deref())?;
+                if region.is_none() && workspace.is_some() {
+                    endpoint_note = Some(format!(
+                        "a workspace id is set but no region: using the Beijing endpoint {url} (workspace endpoints \
+                         are Singapore's: pass --region ap-southeast-1 or set DASHSCOPE_REGION for them)"
+                    ));
+                }
+                url
+            }
         };
         let state_dir = Config::state_dir_from_env(o)?;
-        Ok(Config { api_key, base_url, workspace, state_dir })
+        let max_qps = o.max_qps.unwrap_or(super::rate::DEFAULT_MAX_QPS);
+        Ok(Config { api_key, base_url, workspace, state_dir, region, endpoint_note, max_qps })
     }
 
     /// The journal directory alone (for commands that need no key): `--state-dir`, else
@@ -153,6 +190,9 @@ impl Config {
             base_url: api_base_from_override(base)?,
             workspace: None,
             state_dir: state_dir.as_ref().to_path_buf(),
+            region: None,
+            endpoint_note: None,
+            max_qps: super::rate::DEFAULT_MAX_QPS,
         })
     }
 
@@ -162,6 +202,24 @@ impl Config {
         s.push('/');
         s.push_str(path.trim_start_matches('/'));
         Url::parse(&s).expect("a valid base joined with a fixed path is a valid URL")
+    }
+}
+
+/// Where the official SDK reads a key when `DASHSCOPE_API_KEY` is unset: the file named by
+/// `DASHSCOPE_API_KEY_FILE_PATH`, else `~/.dashscope/api_key`. A named file that cannot be read
+/// is an error (the user pointed at it); a missing default file means no key.
+fn key_from_sdk_files(named: Option<String>, home: Option<String>) -> Result<ApiKey, ConfigError> {
+    if let Some(path) = named {
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            ConfigError::Invalid(format!("cannot read the API key file {path} (DASHSCOPE_API_KEY_FILE_PATH): {e}"))
+        })?;
+        return ApiKey::new(text);
+    }
+    let default = Path::new(&home.ok_or(ConfigError::MissingKey)?).join(".dashscope/api_key");
+    match std::fs::read_to_string(&default) {
+        Ok(text) => ApiKey::new(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(ConfigError::MissingKey),
+        Err(e) => Err(ConfigError::Invalid(format!("cannot read the API key file {}: {e}", default.display()))),
     }
 }
 

@@ -18,9 +18,12 @@ pub enum DownloadError {
     /// Network trouble that retries did not cure; the partial file is kept for a resume.
     #[error("downloading the result failed: {0} (the partial file is kept; run the same command again to resume)")]
     Network(String),
-    /// The result URL answered with an error (e.g. 403 after its 24 h expiry).
+    /// The result URL answered with an error.
     #[error("the result URL answered HTTP {0}{1}")]
     Http(u16, &'static str),
+    /// The result URL answered 403: its signature expired (result links live 24 h).
+    #[error("the result URL answered HTTP 403: the link expired")]
+    Expired,
     /// Writing the file failed.
     #[error("writing {path}: {source}")]
     Io {
@@ -217,7 +220,7 @@ fn fetch_once(
             return Err(Fetch::Transient("range not satisfiable; starting over".into()));
         }
         408 | 429 | 500..=599 => return Err(Fetch::Transient(format!("HTTP {status}"))),
-        403 => return Err(Fetch::Fatal(DownloadError::Http(status, " (result URLs expire 24 h after the task ends)"))),
+        403 => return Err(Fetch::Fatal(DownloadError::Expired)),
         _ => return Err(Fetch::Fatal(DownloadError::Http(status, ""))),
     };
     // A declared length over the cap is refused before a byte is written.

@@ -143,6 +143,22 @@ impl RunError {
         }
     }
 
+    /// What to do next: chosen by what the journal knows (while a task may exist, never a new
+    /// create), else the service's hint for its error code.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            RunError::Submit(e) => e.hint(),
+            RunError::Download { task_id, source, .. } => match &**source {
+                DownloadError::Expired => Some(format!(
+                    "the result link expired: `wanprep wait {task_id}` fetches a fresh one while the task is \
+                     younger than 24 h"
+                )),
+                _ => None,
+            },
+            _ => self.api_error().and_then(ApiError::hint).map(Into::into),
+        }
+    }
+
     /// Whether running again (or `wait`) can finish the job: the task exists and is fine.
     pub fn resumable(&self) -> bool {
         matches!(
@@ -225,8 +241,17 @@ impl Client {
             return Ok(done(TaskEnd::Unsuccessful(Box::new(resp))));
         }
         self.output_free(output, Some(task_id), replace_output)?;
-        let file = self.download(task_id, &resp, output, wait.cancel.as_deref(), on).map_err(|source| {
-            RunError::Download { task_id: task_id.clone(), output: output.clone(), source: Box::new(source) }
+        let mut file = self.download(task_id, &resp, output, wait.cancel.as_deref(), on);
+        if matches!(file, Err(DownloadError::Expired)) {
+            // The link in that answer expired: a fresh query carries a freshly signed one.
+            if let Ok((fresh, _)) = self.query(task_id) {
+                file = self.download(task_id, &fresh, output, wait.cancel.as_deref(), on);
+            }
+        }
+        let file = file.map_err(|source| RunError::Download {
+            task_id: task_id.clone(),
+            output: output.clone(),
+            source: Box::new(source),
         })?;
         Ok(done(TaskEnd::Downloaded { file: Box::new(file), usage: resp.usage }))
     }

@@ -81,6 +81,18 @@ pub struct Entry {
     pub output_bytes: Option<i64>,
     /// The last error, if any.
     pub error: Option<String>,
+    /// Seconds of video the service generated (its `usage.video_duration`): what is billed.
+    pub video_duration: Option<f64>,
+    /// The service's `usage.video_ratio` (`standard` for wan-std, `pro` for wan-pro).
+    pub video_ratio: Option<String>,
+    /// How an uncertain create was resolved into this task (found in the service's task list,
+    /// or named by the user with `wanprep adopt`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adopted: Option<String>,
+    /// Which process sends (or sent) the create: `host:pid:start`, to tell a create in flight
+    /// from one whose sender died.
+    #[serde(skip)]
+    pub sender: Option<String>,
 }
 
 impl Entry {
@@ -92,6 +104,62 @@ impl Entry {
     /// Whether the task id is still within the service's 24 h validity.
     pub fn within_validity(&self) -> bool {
         now() - self.created_at < TASK_VALIDITY.as_secs() as i64
+    }
+
+    /// The mode the task was created in: the recorded one, else what the service's usage says.
+    pub fn billed_mode(&self) -> Option<&str> {
+        match (self.mode.as_str(), self.video_ratio.as_deref()) {
+            ("", Some("standard")) => Some("wan-std"),
+            ("", Some("pro")) => Some("wan-pro"),
+            ("", _) => None,
+            (m, _) => Some(m),
+        }
+    }
+
+    /// Whether the create of this (sending) entry is still in flight in a live process: the
+    /// sender runs on this host and is alive, or — on another host — it started less than
+    /// `lease` ago.
+    pub fn sender_in_flight(&self, lease: Duration) -> bool {
+        if self.state != EntryState::Sending {
+            return false;
+        }
+        match self.sender.as_deref().and_then(sender::alive) {
+            Some(alive) => alive,
+            None => now() - self.updated_at < lease.as_secs() as i64,
+        }
+    }
+}
+
+/// Who sends a create: this host, this process and its start time (a reused pid is not the
+/// same sender).
+pub(crate) mod sender {
+    fn host() -> String {
+        std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
+    }
+
+    /// The start time of a process, in clock ticks since boot (field 22 of `/proc/PID/stat`).
+    fn start_of(pid: u32) -> Option<String> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // The command name (field 2) may hold spaces and parentheses: count after the last ')'.
+        let rest = &stat[stat.rfind(')')? + 1..];
+        rest.split_whitespace().nth(19).map(str::to_string)
+    }
+
+    /// This process.
+    pub fn this() -> String {
+        let pid = std::process::id();
+        format!("{}:{pid}:{}", host(), start_of(pid).unwrap_or_default())
+    }
+
+    /// Whether the sender is alive: `None` when it ran on another host (cannot tell).
+    pub fn alive(sender: &str) -> Option<bool> {
+        let mut parts = sender.rsplitn(3, ':');
+        let (start, pid, host_name) = (parts.next()?, parts.next()?, parts.next()?);
+        if host_name != host() {
+            return None;
+        }
+        let pid: u32 = pid.parse().ok()?;
+        Some(start_of(pid).is_some_and(|s| s == start))
     }
 }
 
@@ -135,11 +203,12 @@ pub enum Decision {
     Create(i64),
     /// A task for this job exists and is not finished or failed: resume it.
     Resume(Entry),
-    /// An earlier create may or may not have made a task; the user decides (`--new`).
+    /// An earlier create has no outcome yet (in flight, or its answer was lost): settle it
+    /// before creating (see `resolve`).
     Uncertain(Entry),
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
@@ -161,7 +230,11 @@ fn live_entry(conn: &Connection, job: &JobKey<'_>) -> rusqlite::Result<Option<En
 }
 
 const COLUMNS: &str = "id, fingerprint, image, video, mode, watermark, state, task_id, task_status, created_at, \
-                       updated_at, output_path, output_bytes, error";
+                       updated_at, output_path, output_bytes, error, video_duration, video_ratio, adopted, sender";
+
+/// Columns added after the first release: added to an older journal when it is opened.
+const ADDED_COLUMNS: [(&str, &str); 4] =
+    [("video_duration", "REAL"), ("video_ratio", "TEXT"), ("adopted", "TEXT"), ("sender", "TEXT")];
 
 fn entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
     Ok(Entry {
@@ -179,6 +252,10 @@ fn entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
         output_path: row.get(11)?,
         output_bytes: row.get(12)?,
         error: row.get(13)?,
+        video_duration: row.get(14)?,
+        video_ratio: row.get(15)?,
+        adopted: row.get(16)?,
+        sender: row.get(17)?,
     })
 }
 
@@ -253,6 +330,19 @@ impl Journal {
                  PRIMARY KEY (sha256, key_tag, endpoint)
              );",
         )?;
+        let have: Vec<String> = conn
+            .prepare("SELECT name FROM pragma_table_info('tasks')")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        for (name, ty) in ADDED_COLUMNS {
+            if !have.iter().any(|h| h == name) {
+                match conn.execute(&format!("ALTER TABLE tasks ADD COLUMN {name} {ty}"), []) {
+                    // Another run added it first.
+                    Err(rusqlite::Error::SqliteFailure(_, Some(m))) if m.contains("duplicate column") => {}
+                    other => drop(other?),
+                }
+            }
+        }
         Ok(conn)
     }
 
@@ -285,9 +375,9 @@ impl Journal {
         }
         let t = now();
         tx.execute(
-            "INSERT INTO tasks (fingerprint, key_tag, image, video, mode, watermark, state, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'sending', ?7, ?7)",
-            params![job.fingerprint, job.key_tag, job.image, job.video, job.mode, job.watermark, t],
+            "INSERT INTO tasks (fingerprint, key_tag, image, video, mode, watermark, state, created_at, updated_at, sender)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'sending', ?7, ?7, ?8)",
+            params![job.fingerprint, job.key_tag, job.image, job.video, job.mode, job.watermark, t, sender::this()],
         )
         .map_err(|e| JournalError { path: self.path.display().to_string(), source: e })?;
         let id = tx.last_insert_rowid();
@@ -330,6 +420,153 @@ impl Journal {
             )
             .map(drop)
             .map_err(|e| self.err(e))
+    }
+
+    /// A create is about to be sent (again): the attempt's time window grows to now.
+    pub fn touch(&self, id: i64) -> Result<(), JournalError> {
+        self.conn
+            .execute("UPDATE tasks SET updated_at = ?2 WHERE id = ?1", params![id, now()])
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    /// The entry with this row id.
+    pub fn by_id(&self, id: i64) -> Result<Option<Entry>, JournalError> {
+        self.conn
+            .query_row(&format!("SELECT {COLUMNS} FROM tasks WHERE id = ?1"), params![id], entry)
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Which of these task ids some entry already holds.
+    pub fn claimed(&self, task_ids: &[&str]) -> Result<Vec<String>, JournalError> {
+        let mut out = Vec::new();
+        for id in task_ids {
+            if self.by_task_id(id)?.is_some() {
+                out.push(id.to_string());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Resolves an uncertain (or orphaned sending) create: the task it made is `task_id`, found
+    /// as `how`. An entry that `wait` added for the same id gives the id up to it. Returns
+    /// false when another run resolved the entry first, or another job holds the id.
+    pub fn resolve_adopted(&mut self, id: i64, task_id: &str, how: &str) -> Result<bool, JournalError> {
+        let path = self.path.display().to_string();
+        let err = |source| JournalError { path: path.clone(), source };
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
+        let holder: Option<(i64, String)> = tx
+            .query_row("SELECT id, fingerprint FROM tasks WHERE task_id = ?1", params![task_id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()
+            .map_err(err)?;
+        let (status, output, bytes): (Option<String>, Option<String>, Option<i64>) = match holder {
+            Some((h, _)) if h == id => return Ok(true),
+            Some((h, fp)) if fp.starts_with("task:") => {
+                let kept = tx
+                    .query_row(
+                        "SELECT task_status, output_path, output_bytes FROM tasks WHERE id = ?1",
+                        params![h],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )
+                    .map_err(err)?;
+                tx.execute("DELETE FROM tasks WHERE id = ?1", params![h]).map_err(err)?;
+                kept
+            }
+            Some(_) => return Ok(false),
+            None => (None, None, None),
+        };
+        let n = tx
+            .execute(
+                "UPDATE tasks SET state = 'created', task_id = ?2, adopted = ?3, error = NULL, updated_at = ?4,
+                     task_status = COALESCE(?5, task_status), output_path = COALESCE(?6, output_path),
+                     output_bytes = COALESCE(?7, output_bytes)
+                 WHERE id = ?1 AND state IN ('sending', 'uncertain')",
+                params![id, task_id, how, now(), status, output, bytes],
+            )
+            .map_err(err)?;
+        if n == 0 {
+            return Ok(false);
+        }
+        tx.commit().map_err(err)?;
+        Ok(true)
+    }
+
+    /// Resolves an uncertain create that made no task (`why`): the job may be created again.
+    /// Returns false when another run resolved it first.
+    pub fn resolve_none(&self, id: i64, why: &str) -> Result<bool, JournalError> {
+        self.conn
+            .execute(
+                "UPDATE tasks SET state = 'rejected', error = ?2, updated_at = ?3
+                 WHERE id = ?1 AND state IN ('sending', 'uncertain')",
+                params![id, why, now()],
+            )
+            .map(|n| n > 0)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Records a task the user names for a job (`wanprep adopt`): it resolves the job's
+    /// uncertain create if there is one, else it becomes the job's task. Refused (`Ok(None)`)
+    /// when the job already has another live task, or another job holds the id.
+    pub fn adopt_for_job(&mut self, job: &JobKey<'_>, task_id: &str) -> Result<Option<Entry>, JournalError> {
+        let how = "named by the user (wanprep adopt)";
+        if let Some(e) = self.find_live(job)? {
+            match (e.state, e.task_id.as_deref()) {
+                (EntryState::Created, Some(t)) if t == task_id => return Ok(Some(e)),
+                (EntryState::Created, _) => return Ok(None),
+                _ => {
+                    return Ok(if self.resolve_adopted(e.id, task_id, how)? { self.by_task_id(task_id)? } else { None })
+                }
+            }
+        }
+        let t = now();
+        self.conn
+            .execute(
+                "INSERT INTO tasks (fingerprint, key_tag, image, video, mode, watermark, state, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'uncertain', ?7, ?7)",
+                params![job.fingerprint, job.key_tag, job.image, job.video, job.mode, job.watermark, t],
+            )
+            .map_err(|e| self.err(e))?;
+        let id = self.conn.last_insert_rowid();
+        if self.resolve_adopted(id, task_id, how)? {
+            return self.by_task_id(task_id);
+        }
+        self.conn.execute("DELETE FROM tasks WHERE id = ?1", params![id]).map_err(|e| self.err(e))?;
+        Ok(None)
+    }
+
+    /// Records the service's usage figures for a finished task.
+    pub fn usage(
+        &self,
+        task_id: &str,
+        video_duration: Option<f64>,
+        video_ratio: Option<&str>,
+    ) -> Result<(), JournalError> {
+        self.conn
+            .execute(
+                "UPDATE tasks SET video_duration = COALESCE(?2, video_duration), video_ratio = COALESCE(?3, video_ratio)
+                 WHERE task_id = ?1",
+                params![task_id, video_duration, video_ratio],
+            )
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Tasks within their validity that were last seen PENDING (or not seen at all): the ones
+    /// `cancel --all-pending` tries.
+    pub fn pending(&self) -> Result<Vec<Entry>, JournalError> {
+        let since = now() - TASK_VALIDITY.as_secs() as i64;
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT {COLUMNS} FROM tasks WHERE task_id IS NOT NULL AND created_at > ?1
+                 AND (task_status IS NULL OR task_status = 'PENDING') ORDER BY id"
+            ))
+            .map_err(|e| self.err(e))?;
+        let rows = stmt.query_map(params![since], entry).map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
 
     /// A task met outside a submit (`wait TASK_ID`): recorded so its download is tracked.
@@ -451,5 +688,60 @@ mod tests {
         let Decision::Create(id) = j.decide(&job("fp"), false).unwrap() else { panic!() };
         j.failed_create(id, EntryState::Rejected, "HTTP 400").unwrap();
         assert!(matches!(j.decide(&job("fp"), false).unwrap(), Decision::Create(_)));
+    }
+
+    #[test]
+    fn an_older_journal_gains_the_new_columns_and_keeps_its_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join(FILE_NAME)).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE tasks (id INTEGER PRIMARY KEY, fingerprint TEXT NOT NULL, key_tag TEXT NOT NULL,
+                 image TEXT NOT NULL, video TEXT NOT NULL, mode TEXT NOT NULL, watermark INTEGER NOT NULL,
+                 state TEXT NOT NULL, task_id TEXT, task_status TEXT, created_at INTEGER NOT NULL,
+                 updated_at INTEGER NOT NULL, output_path TEXT, output_bytes INTEGER, error TEXT);
+             INSERT INTO tasks (fingerprint, key_tag, image, video, mode, watermark, state, task_id, created_at, updated_at)
+             VALUES ('fp', 'k1', 'i.png', 'v.mp4', 'wan-pro', 0, 'created', 'old-task', 1, 1);",
+        )
+        .unwrap();
+        drop(conn);
+        let j = Journal::open(dir.path()).unwrap();
+        j.usage("old-task", Some(4.5), Some("pro")).unwrap();
+        let e = j.by_task_id("old-task").unwrap().unwrap();
+        assert_eq!(
+            (e.video_duration, e.video_ratio.as_deref(), e.billed_mode()),
+            (Some(4.5), Some("pro"), Some("wan-pro"))
+        );
+        drop(j);
+        Journal::open(dir.path()).unwrap(); // opening again adds nothing twice
+    }
+
+    #[test]
+    fn an_uncertain_create_is_adopted_once_and_a_waited_task_gives_its_id_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = Journal::open(dir.path()).unwrap();
+        let Decision::Create(id) = j.decide(&job("fp"), false).unwrap() else { panic!() };
+        j.failed_create(id, EntryState::Uncertain, "HTTP 500").unwrap();
+        // `wait` met the task first, with no job.
+        j.adopt("t-1", "k1").unwrap();
+        j.status("t-1", "RUNNING", None).unwrap();
+        assert!(j.resolve_adopted(id, "t-1", "found").unwrap());
+        let e = j.by_task_id("t-1").unwrap().unwrap();
+        assert_eq!((e.id, e.state, e.adopted.as_deref()), (id, EntryState::Created, Some("found")));
+        assert_eq!(e.task_status.as_deref(), Some("RUNNING"), "what wait saw is kept");
+        assert_eq!(j.list().unwrap().len(), 1, "the placeholder is gone");
+        // Resolved already: a second resolution changes nothing.
+        assert!(!j.resolve_none(id, "none").unwrap());
+        assert!(matches!(j.decide(&job("fp"), false).unwrap(), Decision::Resume(_)));
+        // Another job cannot take the same task.
+        assert!(j.adopt_for_job(&job("fp2"), "t-1").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_sender_is_alive_only_while_its_process_is() {
+        assert_eq!(sender::alive(&sender::this()), Some(true));
+        let me = sender::this();
+        let host = me.rsplitn(3, ':').nth(2).unwrap().to_string();
+        assert_eq!(sender::alive(&format!("{host}:{}:1", std::process::id())), Some(false), "another start time");
+        assert_eq!(sender::alive("some-other-host:1:1"), None);
     }
 }

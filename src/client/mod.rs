@@ -4,8 +4,12 @@
 //! as `check`) → uploads of local files to temporary storage → an intent recorded in the
 //! journal → create → the task id recorded → polling → download → the result probed. A re-run
 //! of the same job resumes the recorded task; a create whose outcome is unknown is never
-//! retried blindly. [`Client::start`] and [`Client::finish`] are its two halves, for callers
-//! that wait for many tasks at once.
+//! retried blindly: the next run finds its task in the service's task list
+//! ([`Client::list_created_between`]) and adopts it, creates the task when the list shows none,
+//! or stops with the candidates for [`Client::adopt`]. [`Client::cancel`] stops a PENDING task.
+//! Every API request of the process shares one rate limiter ([`Config::max_qps`]).
+//! [`Client::start`] and [`Client::finish`] are its two halves, for callers that wait for many
+//! tasks at once.
 //!
 //! ```no_run
 //! use wanprep::client::{Client, Config, ConfigOverrides, Job, Mode, WaitOptions};
@@ -32,7 +36,10 @@ pub(crate) mod download;
 mod flow;
 mod job;
 mod journal;
+mod manage;
 pub(crate) mod poll;
+mod rate;
+mod resolve;
 mod submit;
 mod transport;
 mod upload;
@@ -45,7 +52,9 @@ pub use api::{ApiError, Mode, TaskOutput, TaskResponse, TaskStatus};
 pub use config::{ApiKey, Config, ConfigError, ConfigOverrides, Region, MODEL};
 pub use download::{DownloadError, Downloaded, DEFAULT_MAX_DOWNLOAD};
 pub use journal::{Entry, EntryState, JournalError};
+pub use manage::{CancelOutcome, ListedTask};
 pub use poll::{WaitError, WaitOptions};
+pub use rate::DEFAULT_MAX_QPS;
 pub use transport::TransportError;
 pub use upload::UploadError;
 
@@ -56,6 +65,7 @@ use upload::Uploader;
 
 pub use flow::{Finished, RunError, RunOptions, RunResult, Started, TaskEnd};
 pub use job::{preflight, Job};
+pub use resolve::{AdoptError, CLOCK_SKEW};
 pub use submit::{SubmitError, Submitted};
 
 /// The tasks recorded in the journal under `state_dir`, newest first (none when it has no
@@ -104,6 +114,26 @@ pub enum Event<'a> {
     /// A task recorded for this job is resumed instead of creating another.
     Resumed {
         /// The journal entry.
+        entry: &'a Entry,
+    },
+    /// An earlier create of this job got no answer: the service's task list is consulted.
+    LookingUp {
+        /// The journal's entry of that create.
+        entry: &'a Entry,
+    },
+    /// The lookup found the task that create made; it is adopted and resumed.
+    Adopted {
+        /// The entry, now holding the task (and how it was found).
+        entry: &'a Entry,
+    },
+    /// The lookup found no task: that create did not happen, so the job is created now.
+    NotCreated {
+        /// The journal's entry of that create.
+        entry: &'a Entry,
+    },
+    /// Another run is sending this job's create right now: its outcome is waited for.
+    WaitingForOtherRun {
+        /// Its journal entry.
         entry: &'a Entry,
     },
     /// A status was read.
@@ -218,6 +248,13 @@ impl Client {
     pub fn record_status(&self, task_id: &str, resp: &TaskResponse) {
         let err = resp.output.code.as_ref().map(|c| format!("{c}: {}", resp.output.message.as_deref().unwrap_or("")));
         let _ = self.journal.status(task_id, resp.status().as_str(), err.as_deref());
+        if let Some(u) = &resp.usage {
+            let duration = u.get("video_duration").and_then(|d| d.as_f64().or_else(|| d.as_str()?.parse().ok()));
+            let ratio = u.get("video_ratio").and_then(|r| r.as_str());
+            if duration.is_some() || ratio.is_some() {
+                let _ = self.journal.usage(task_id, duration.filter(|d| d.is_finite() && *d >= 0.0), ratio);
+            }
+        }
     }
 
     /// Where the journal says this task's result already is (the file still there, same size).

@@ -7,8 +7,9 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use super::job::{digest_input, hex, job_key};
+use super::resolve::Settled;
 use super::{
-    journal, ApiError, Client, CreateRequest, Decision, Entry, EntryState, Event, Job, JournalError, TransportError,
+    ApiError, Client, CreateRequest, Decision, Entry, EntryState, Event, Job, JournalError, ListedTask, TransportError,
     UploadError,
 };
 use crate::probe::looks_like_url;
@@ -38,13 +39,37 @@ impl Submitted {
 /// Why `submit` created no task.
 #[derive(Debug, thiserror::Error)]
 pub enum SubmitError {
-    /// An earlier create for this job got no answer: a task may exist. Not retried blindly.
+    /// An earlier create for this job got no answer and the service's task list could not be
+    /// read to find out whether it made a task. Not retried blindly.
     #[error(
-        "an earlier submit of these inputs (journal entry {}, recorded at unix time {}) may have created a task whose id \
-         never arrived{}; check the console before paying twice; a new task must be asked for explicitly",
-        .0.id, .0.created_at, .0.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default()
+        "an earlier submit of these inputs (journal entry {}, sent {}) may have created a task whose id never \
+         arrived, and looking it up in the service's task list failed{}",
+        .entry.id, .entry.recorded_utc(), .lookup.as_deref().map(|e| format!(" ({e})")).unwrap_or_default()
     )]
-    Uncertain(Box<Entry>),
+    Uncertain {
+        /// The journal's entry of that create.
+        entry: Box<Entry>,
+        /// Why the lookup failed.
+        lookup: Option<String>,
+    },
+    /// An earlier create for this job got no answer, and the service lists several tasks of
+    /// this model created then that no journal entry claims: the user picks.
+    #[error(
+        "an earlier submit of these inputs (journal entry {}, sent {}) got no answer, and the service lists {} \
+         unclaimed tasks created then: {}",
+        .entry.id, .entry.recorded_utc(), .candidates.len(),
+        .candidates.iter().map(|c| format!("{} (created {}, {})", c.task_id, c.created_utc(),
+            c.status.as_deref().unwrap_or("?"))).collect::<Vec<_>>().join(", ")
+    )]
+    Ambiguous {
+        /// The journal's entry of that create.
+        entry: Box<Entry>,
+        /// The tasks it may have made.
+        candidates: Vec<ListedTask>,
+    },
+    /// Another run is still sending this job's create (it did not finish in 10 minutes).
+    #[error("another wanprep run (journal entry {}, started {}) is still sending this job's create", .0.id, .0.recorded_utc())]
+    InFlight(Box<Entry>),
     /// This create reached the service but its outcome is unknown (timeout, reset, 5xx).
     #[error("the create request got no clear answer ({0}); a task may exist, so it is not sent again; recorded in the journal")]
     Unanswered(TransportError),
@@ -57,6 +82,20 @@ pub enum SubmitError {
     /// Upload failed.
     #[error(transparent)]
     Upload(#[from] UploadError),
+    /// A local file could not go to temporary storage in a region other than Beijing.
+    #[error(
+        "uploading {path} to temporary storage failed in region {region} ({source}); the service's temporary \
+         storage for local files is documented for the Beijing region only"
+    )]
+    UploadOutsideBeijing {
+        /// The local file.
+        path: String,
+        /// The region used.
+        region: &'static str,
+        /// The refusal.
+        #[source]
+        source: Box<UploadError>,
+    },
     /// The journal failed.
     #[error(transparent)]
     Journal(#[from] JournalError),
@@ -83,7 +122,7 @@ pub enum SubmitError {
 }
 
 impl SubmitError {
-    /// The service's error answer behind this failure, if there was one (for hints).
+    /// The service's error answer behind this failure, if there was one.
     pub fn api_error(&self) -> Option<&ApiError> {
         match self {
             SubmitError::Refused(e) => Some(e),
@@ -93,7 +132,36 @@ impl SubmitError {
             _ => None,
         }
     }
+
+    /// What to do next, chosen by what the journal knows: while a task may exist, never a
+    /// new create; otherwise the service's hint for its error code.
+    pub fn hint(&self) -> Option<String> {
+        const LOOK_UP: &str = "a task may exist: run the same command again; wanprep then looks for it in the \
+                               service's task list, adopts it if it is there and creates the task only if it is not";
+        match self {
+            SubmitError::Unanswered(_) | SubmitError::BadAnswer(_) => Some(LOOK_UP.into()),
+            SubmitError::Uncertain { entry, .. } => Some(format!(
+                "a task may exist: run the same command again later, or, if the console shows the task this \
+                 create made, name it with: wanprep adopt TASK_ID --image {} --video {}",
+                entry.image, entry.video
+            )),
+            SubmitError::Ambiguous { entry, .. } => Some(format!(
+                "pick the one that is this job's with: wanprep adopt TASK_ID --image {} --video {}",
+                entry.image, entry.video
+            )),
+            SubmitError::InFlight(_) => Some("wait for the other run to end, then run this again".into()),
+            SubmitError::NotRecorded { task_id, .. } => Some(format!("follow it with: wanprep wait {task_id}")),
+            SubmitError::UploadOutsideBeijing { path, .. } => Some(format!(
+                "give {path} as a public http(s) URL instead of a local file, or submit with a Beijing key \
+                 (--region cn-beijing)"
+            )),
+            other => other.api_error().and_then(ApiError::hint).map(Into::into),
+        }
+    }
 }
+
+/// Times one submit settles an unfinished entry before giving up (each settle resolves one).
+const MAX_SETTLES: usize = 4;
 
 /// Attempts of a create refused with 429 (no task was made, so sending again is safe).
 const CREATE_ATTEMPTS: u32 = 6;
@@ -111,22 +179,43 @@ impl Client {
         let endpoint = self.transport.config().base_url.to_string();
         let key_tag = self.key_tag();
         let key = job_key(job, &fingerprint, &key_tag);
-        // Look before uploading: a resumed job needs no upload.
+        // Look before uploading: a resumed job needs no upload. An unfinished earlier create is
+        // settled first (adopted, waited for, or found not to have happened).
         if !force_new {
-            if let Some(found) = self.journal_lookup(&key)? {
-                return found;
+            for _ in 0..MAX_SETTLES {
+                match self.journal.find_live(&key)? {
+                    Some(e) if e.state == EntryState::Created => {
+                        on(Event::Resumed { entry: &e });
+                        return Ok(Submitted::Resumed(Box::new(e)));
+                    }
+                    Some(e) => match self.settle(e, on)? {
+                        Settled::Resumed(e) => return Ok(Submitted::Resumed(e)),
+                        Settled::Again => continue,
+                    },
+                    None => break,
+                }
             }
         }
         let image_url = self.remote_url(&job.image, &image_digest, &key_tag, &endpoint, on)?;
         let video_url = self.remote_url(&job.video, &video_digest, &key_tag, &endpoint, on)?;
-        // Decide again, atomically: a concurrent run may have created the task meanwhile.
-        let id = match self.journal.decide(&key, force_new)? {
-            Decision::Create(id) => id,
-            Decision::Resume(e) => {
-                on(Event::Resumed { entry: &e });
-                return Ok(Submitted::Resumed(Box::new(e)));
+        // Decide again, atomically: a concurrent run may have created the task meanwhile, or
+        // be sending it right now (then its outcome is waited for).
+        let mut settles = 0;
+        let id = loop {
+            match self.journal.decide(&key, force_new)? {
+                Decision::Create(id) => break id,
+                Decision::Resume(e) => {
+                    on(Event::Resumed { entry: &e });
+                    return Ok(Submitted::Resumed(Box::new(e)));
+                }
+                Decision::Uncertain(e) if settles < MAX_SETTLES => {
+                    settles += 1;
+                    if let Settled::Resumed(e) = self.settle(e, on)? {
+                        return Ok(Submitted::Resumed(e));
+                    }
+                }
+                Decision::Uncertain(e) => return Err(SubmitError::Uncertain { entry: Box::new(e), lookup: None }),
             }
-            Decision::Uncertain(e) => return Err(SubmitError::Uncertain(Box::new(e))),
         };
         let body = CreateRequest::new(image_url, video_url, job.mode, job.watermark, job.check_image);
         let mut extra = vec![("X-DashScope-Async", "enable")];
@@ -135,6 +224,8 @@ impl Client {
         }
         let mut attempt = 0;
         let answer = loop {
+            // The attempt's window (for a later lookup in the task list) reaches this send.
+            self.journal.touch(id)?;
             match self.transport.post_json("services/aigc/image2video/video-synthesis", &body, &extra) {
                 Ok(a) => break a,
                 Err(TransportError::Api { error, retry_after }) if error.http_status == 429 => {
@@ -194,7 +285,7 @@ impl Client {
 
     /// The job's fingerprint (and the two input digests): contents, parameters, endpoint and
     /// account, so another account or endpoint never resumes this account's task.
-    fn fingerprint(&mut self, job: &Job) -> Result<(String, String, String), SubmitError> {
+    pub(super) fn fingerprint(&mut self, job: &Job) -> Result<(String, String, String), SubmitError> {
         let image_digest = self.digest(&job.image)?;
         let video_digest = self.digest(&job.video)?;
         let fingerprint = hex(&Sha256::digest(
@@ -216,20 +307,7 @@ impl Client {
         let (fingerprint, ..) = self.fingerprint(job)?;
         let key_tag = self.key_tag();
         let key = job_key(job, &fingerprint, &key_tag);
-        Ok(match self.journal_lookup(&key)? {
-            Some(Ok(Submitted::Resumed(e))) => Some(*e),
-            _ => None,
-        })
-    }
-
-    fn journal_lookup(
-        &mut self,
-        key: &journal::JobKey<'_>,
-    ) -> Result<Option<Result<Submitted, SubmitError>>, SubmitError> {
-        Ok(self.journal.find_live(key)?.map(|e| match e.state {
-            EntryState::Created => Ok(Submitted::Resumed(Box::new(e))),
-            _ => Err(SubmitError::Uncertain(Box::new(e))),
-        }))
+        Ok(self.journal.find_live(&key)?.filter(|e| e.state == EntryState::Created))
     }
 
     fn remote_url(
@@ -248,7 +326,16 @@ impl Client {
             return Ok(url);
         }
         on(Event::Uploading { path: input });
-        let url = self.uploader.upload(&self.transport, Path::new(input), digest)?;
+        let url = self.uploader.upload(&self.transport, Path::new(input), digest).map_err(|source| {
+            match self.transport.config().region.filter(|r| *r != super::Region::CnBeijing) {
+                Some(r) if source.is_refusal() => SubmitError::UploadOutsideBeijing {
+                    path: input.to_string(),
+                    region: r.as_str(),
+                    source: Box::new(source),
+                },
+                _ => SubmitError::Upload(source),
+            }
+        })?;
         self.journal.uploaded(digest, key_tag, endpoint, &url)?;
         on(Event::Uploaded { path: input, url: &url });
         Ok(url)

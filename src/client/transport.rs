@@ -116,6 +116,7 @@ impl Transport {
             .user_agent(ua)
             .build()
             .map_err(setup)?;
+        super::rate::global().set_rate(config.max_qps);
         Ok(Transport { config, api, plain: std::sync::OnceLock::new() })
     }
 
@@ -181,9 +182,24 @@ impl Transport {
         self.send(rb)
     }
 
+    /// Every API request goes through here: it takes a slot of the process's rate limiter
+    /// first, and a throttling answer pauses every request for its `Retry-After` (1 s if none).
+    /// `POST {base}/{path}` with no body (cancel).
+    pub fn post_empty(&self, path: &str) -> Result<ApiAnswer, TransportError> {
+        self.send(self.authorized(self.api.post(self.config.endpoint(path))))
+    }
+
     fn send(&self, rb: RequestBuilder) -> Result<ApiAnswer, TransportError> {
+        let limiter = super::rate::global();
+        limiter.acquire();
         let resp = rb.send().map_err(|e| TransportError::from_reqwest(&e))?;
-        read_answer(resp)
+        let answer = read_answer(resp);
+        if let Err(TransportError::Api { error, retry_after }) = &answer {
+            if error.http_status == 429 {
+                limiter.hold(retry_after.unwrap_or(Duration::from_secs(1)));
+            }
+        }
+        answer
     }
 
     /// Whether `url` is on the API host (same scheme, host and port).

@@ -95,6 +95,13 @@ pub enum UploadError {
     },
 }
 
+impl UploadError {
+    /// The service refused to hand out an upload credential (not a local or network problem).
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, UploadError::Policy(TransportError::Api { .. }) | UploadError::BadPolicy(_))
+    }
+}
+
 /// Uploads files, reusing one credential while it is valid.
 #[derive(Debug, Default)]
 pub struct Uploader {

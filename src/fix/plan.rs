@@ -199,6 +199,17 @@ impl FixPlan {
         FixPlan { kind, ops: Vec::new(), unfixable: Some(why.into()) }
     }
 
+    /// How long the output lasts, given the input's duration: what a trim or re-encode keeps.
+    pub fn output_duration(&self, input_s: Option<f64>) -> Option<f64> {
+        self.ops.iter().fold(input_s, |d, op| match op {
+            Op::Trim { to_s, .. } => Some(*to_s),
+            Op::Reencode { loop_to_s: Some(l), .. } => Some(*l),
+            Op::Reencode { trim_to_s: Some(t), .. } => Some(*t),
+            Op::Reencode { start_s: Some(s), .. } => d.map(|d| (d - s).max(0.0)),
+            _ => d,
+        })
+    }
+
     /// Whether the plan only copies the input.
     pub fn is_copy(&self) -> bool {
         self.ops == [Op::Copy]

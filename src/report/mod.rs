@@ -13,6 +13,7 @@ mod task;
 pub use crate::batch::manifest::{ManifestReport, ManifestSummary, PairReport, PairStatus};
 pub use crate::batch::{BatchReport, ItemReport, ItemStatus, Summary};
 pub use crate::inspect::{CheckReport, InputReport};
+pub use crate::{ModeSpend, Spend};
 pub use fix::FixReport;
 pub use rules::{RuleReport, RulesReport};
-pub use task::{ErrorReport, StatusReport, TaskReport, TasksReport};
+pub use task::{AdoptReport, CancelItem, CancelReport, ErrorReport, StatusReport, TaskReport, TasksReport};

@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::client::{ApiError, Entry, Finished, RunError, RunResult, TaskEnd, TaskResponse, TransportError, WaitError};
 use crate::inspect::CheckReport;
 use crate::probe::MediaFacts;
+use crate::{Prices, Spend};
 
 /// One job or task, however far it got: `submit --json` and `wait --json`.
 #[derive(Debug, Default, Serialize)]
@@ -56,6 +57,19 @@ pub struct TaskReport {
     /// What to do about it, for the service's known error codes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+    /// A dry run: nothing was uploaded or created.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<bool>,
+    /// The seconds the task would generate (an estimate: the output lasts as long as the
+    /// reference video), and their cost when prices were given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimate: Option<Spend>,
+    /// The API endpoint used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Said about the endpoint's choice (a workspace id without a region means Beijing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint_note: Option<String>,
 }
 
 impl TaskReport {
@@ -130,7 +144,7 @@ impl TaskReport {
             code: api.map(|a| a.code.clone()).filter(|c| !c.is_empty()),
             request_id: api.and_then(|a| a.request_id.clone()),
             error: Some(e.to_string()),
-            hint: api.and_then(ApiError::hint).map(Into::into),
+            hint: e.hint(),
             ..Default::default()
         }
     }
@@ -201,8 +215,66 @@ impl StatusReport {
 pub struct TasksReport {
     /// The journal file.
     pub journal: PathBuf,
-    /// Its entries, newest first.
+    /// Its entries, newest first (each with `mode` and the generated `video_duration`).
     pub tasks: Vec<Entry>,
+    /// Seconds generated per mode over the journal (the service's usage figures), and their
+    /// cost when prices were given.
+    pub totals: Spend,
+}
+
+impl TasksReport {
+    /// The report of the journal's entries.
+    pub fn new(journal: PathBuf, tasks: Vec<Entry>, prices: Option<&Prices>) -> TasksReport {
+        let totals =
+            Spend::sum(false, tasks.iter().filter_map(|e| Some((e.billed_mode()?, e.video_duration?))), prices);
+        TasksReport { journal, tasks, totals }
+    }
+}
+
+/// One task's cancel: `cancel --json` lists these as `tasks`.
+#[derive(Debug, Serialize)]
+pub struct CancelItem {
+    /// The task.
+    pub task_id: String,
+    /// Whether it is now CANCELED.
+    pub canceled: bool,
+    /// Its status when the service refused (no longer PENDING).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// The service's code, when it refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// The service's message, or why the request failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// `cancel --json`.
+#[derive(Debug, Serialize)]
+pub struct CancelReport {
+    /// Tasks canceled.
+    pub canceled: usize,
+    /// Tasks the service would not cancel (not PENDING).
+    pub refused: usize,
+    /// Tasks whose cancel could not be sent or answered.
+    pub failed: usize,
+    /// Each task.
+    pub tasks: Vec<CancelItem>,
+}
+
+/// `adopt --json`.
+#[derive(Debug, Serialize)]
+pub struct AdoptReport {
+    /// Whether the task is now the job's.
+    pub adopted: bool,
+    /// The task.
+    pub task_id: String,
+    /// Its status as the service reported it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Why it was refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// What any `--json` command prints when it cannot run at all (a bad flag value, no API key,

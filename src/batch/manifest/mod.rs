@@ -171,6 +171,13 @@ pub struct PairReport {
     /// Why it failed or is unfixable.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// How long the video sent lasts (after fixing): the output lasts as long, so this is the
+    /// estimate of the seconds billed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub video_seconds: Option<f64>,
+    /// Seconds the service generated (its usage figure), once the task succeeded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generated_seconds: Option<f64>,
 }
 
 /// Settings of a manifest run.
@@ -186,6 +193,14 @@ pub struct ManifestOptions {
     pub poll_interval: Duration,
     /// Replace result files that exist already (other than this job's own earlier result).
     pub force: bool,
+    /// Check and plan only: no fix is written, nothing is uploaded or created.
+    pub dry_run: bool,
+    /// Create new tasks even for jobs the journal holds (as `submit --new`).
+    pub new_task: bool,
+    /// When interrupted, cancel the tasks still PENDING (instead of listing them).
+    pub cancel_on_interrupt: bool,
+    /// Prices per generated second, to turn seconds into money in the report.
+    pub prices: Option<crate::Prices>,
 }
 
 /// Counts of a manifest run.
@@ -214,6 +229,18 @@ pub struct ManifestReport {
     pub elapsed_s: f64,
     /// One entry per pair.
     pub pairs: Vec<PairReport>,
+    /// Seconds the ready (or submitted) pairs would generate: an estimate, since the output
+    /// lasts as long as the reference video.
+    pub estimate: crate::Spend,
+    /// Seconds the service generated for the tasks that succeeded (its usage figures).
+    pub generated: crate::Spend,
+    /// Tasks still PENDING when the run was interrupted (they will run and be billed unless
+    /// canceled).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub left_pending: Vec<String>,
+    /// Tasks this run canceled on interruption.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub canceled: Vec<String>,
 }
 
 impl ManifestReport {
@@ -273,9 +300,32 @@ pub fn run_manifest(
     for (r, o) in reports.iter_mut().zip(outputs) {
         r.output = Some(o);
     }
-    if let Some(c) = client {
+    let mut left = submit::Left::default();
+    if let Some(c) = client.filter(|_| !opts.dry_run) {
         outputs::check_output_files(&reports, c, outdir, opts.force)?;
-        submit_all(&mut reports, c, outdir, opts, cancel, on);
+        left = submit_all(&mut reports, c, outdir, opts, cancel, on);
     }
-    Ok(ManifestReport { summary: summarize(&reports), elapsed_s: start.elapsed().as_secs_f64(), pairs: reports })
+    let prices = opts.prices.as_ref();
+    let estimate = crate::Spend::sum(
+        true,
+        reports
+            .iter()
+            .filter(|r| r.status != PairStatus::Unfixable)
+            .filter_map(|r| Some((r.pair.mode.as_str(), r.video_seconds?))),
+        prices,
+    );
+    let generated = crate::Spend::sum(
+        false,
+        reports.iter().filter_map(|r| Some((r.pair.mode.as_str(), r.generated_seconds?))),
+        prices,
+    );
+    Ok(ManifestReport {
+        summary: summarize(&reports),
+        elapsed_s: start.elapsed().as_secs_f64(),
+        pairs: reports,
+        estimate,
+        generated,
+        left_pending: left.pending,
+        canceled: left.canceled,
+    })
 }

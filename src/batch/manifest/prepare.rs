@@ -32,7 +32,10 @@ fn prepare_pair(p: &Pair, index: usize, outdir: &Path, opts: &ManifestOptions, c
         resumed: false,
         output: None,
         error: None,
+        video_seconds: None,
+        generated_seconds: None,
     };
+    r.video_seconds = r.video.media.as_ref().and_then(|m| m.duration_s);
     for (role, rep) in [(Role::Image, r.image.clone()), (Role::Video, r.video.clone())] {
         if rep.compliant {
             continue;
@@ -50,6 +53,13 @@ fn prepare_pair(p: &Pair, index: usize, outdir: &Path, opts: &ManifestOptions, c
             r.status = PairStatus::Unfixable;
             r.error = Some(format!("{src}: {why}"));
             return r;
+        }
+        if role == Role::Video {
+            r.video_seconds = planned.plan.output_duration(r.video_seconds);
+        }
+        if opts.dry_run {
+            r.changes.push(format!("{src}: would be fixed ({})", describe_ops(&planned.plan)));
+            continue;
         }
         let name = Path::new(src).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let rel = crate::batch::naming::output_rel(
@@ -79,6 +89,22 @@ fn prepare_pair(p: &Pair, index: usize, outdir: &Path, opts: &ManifestOptions, c
         }
     }
     r
+}
+
+/// The plan's operations by name (`trim, remux`).
+fn describe_ops(plan: &fix::FixPlan) -> String {
+    let names: Vec<String> = plan
+        .ops
+        .iter()
+        .filter_map(|op| match serde_json::to_value(op).ok()? {
+            serde_json::Value::Object(m) => {
+                m.get("op").and_then(|v| v.as_str()).map(str::to_string).or_else(|| m.keys().next().cloned())
+            }
+            serde_json::Value::String(s) => Some(s),
+            _ => None,
+        })
+        .collect();
+    names.join(", ")
 }
 
 fn first_error(r: &InputReport) -> String {

@@ -9,9 +9,19 @@ use super::{ManifestOptions, PairReport, PairStatus};
 use crate::client::poll::{Poller, Step};
 use crate::client::{Client, TaskStatus};
 
+/// The tasks an interrupted run leaves behind.
+#[derive(Debug, Default)]
+pub struct Left {
+    /// Still PENDING (queued, not yet billed): canceling them stops paying for them.
+    pub pending: Vec<String>,
+    /// Canceled by this run (`cancel_on_interrupt`).
+    pub canceled: Vec<String>,
+}
+
 /// Submits every ready pair through `client` (at most `max_in_flight` running), polls them all
 /// from one loop, and downloads each result into `outdir`. Stops submitting when `cancel` is
-/// set; tasks already running keep running and a re-run resumes them.
+/// set; tasks already running keep running and a re-run resumes them. The tasks still PENDING
+/// then are returned (or, with `cancel_on_interrupt`, canceled).
 pub fn submit_all(
     reports: &mut [PairReport],
     client: &mut Client,
@@ -19,7 +29,7 @@ pub fn submit_all(
     opts: &ManifestOptions,
     cancel: &AtomicBool,
     on: &mut dyn FnMut(&PairReport),
-) {
+) -> Left {
     let mut queue: std::collections::VecDeque<usize> =
         (0..reports.len()).filter(|i| reports[*i].status == PairStatus::Ready).collect();
     // The one poller (as `wait` uses), and which pairs wait on each task.
@@ -34,7 +44,7 @@ pub fn submit_all(
             let out = outdir.join(r.output.clone().unwrap_or_else(|| job.default_output()));
             // The same first half of the flow `submit` runs (`Client::start`); the waiting is
             // shared between all tasks below.
-            match client.start(&job, &out, false, &mut |_| {}) {
+            match client.start(&job, &out, opts.new_task, &mut |_| {}) {
                 Ok(s) => {
                     r.resumed = s.resumed;
                     let id = s.task_id;
@@ -59,15 +69,18 @@ pub fn submit_all(
                 }
             }
         }
-        if poller.is_empty() || cancel.load(Ordering::SeqCst) {
+        if poller.is_empty() {
             break;
+        }
+        if cancel.load(Ordering::SeqCst) {
+            return leave(reports, &waiting, client, opts);
         }
         let due = poller.next_due().unwrap_or_else(Instant::now);
         while Instant::now() < due && !cancel.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(20));
         }
         if cancel.load(Ordering::SeqCst) {
-            break;
+            return leave(reports, &waiting, client, opts);
         }
         for (id, step) in poller.poll_due(|id| client.query(id).map(|(r, _)| r)) {
             let pairs = match &step {
@@ -90,6 +103,11 @@ pub fn submit_all(
                         let r = &mut reports[i];
                         if status == TaskStatus::Succeeded {
                             let out = outdir.join(r.output.clone().unwrap_or_else(|| format!("{id}.mp4").into()));
+                            r.generated_seconds = resp
+                                .usage
+                                .as_ref()
+                                .and_then(|u| u.get("video_duration")?.as_f64())
+                                .filter(|d| d.is_finite() && *d >= 0.0);
                             match client.download(&id, &resp, &out, Some(cancel), &mut |_| {}) {
                                 Ok(_) => r.status = PairStatus::Downloaded,
                                 Err(e) => {
@@ -119,4 +137,30 @@ pub fn submit_all(
             }
         }
     }
+    Left::default()
+}
+
+/// Interrupted: the tasks still waited on that were last seen PENDING (or not seen yet) are
+/// listed, or canceled when asked. Running ones cannot be canceled; a re-run resumes them.
+fn leave(
+    reports: &[PairReport],
+    waiting: &[(String, Vec<usize>)],
+    client: &mut Client,
+    opts: &ManifestOptions,
+) -> Left {
+    let mut left = Left::default();
+    for (id, pairs) in waiting {
+        let pending = pairs.iter().all(|&i| reports[i].task_status.as_deref().is_none_or(|s| s == "PENDING"));
+        if !pending {
+            continue;
+        }
+        if opts.cancel_on_interrupt {
+            if let Ok(crate::client::CancelOutcome::Canceled) = client.cancel(id) {
+                left.canceled.push(id.clone());
+                continue;
+            }
+        }
+        left.pending.push(id.clone());
+    }
+    left
 }
