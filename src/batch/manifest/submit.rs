@@ -64,7 +64,11 @@ pub fn submit_all(
                 }
                 Err(e) => {
                     r.status = PairStatus::Failed;
-                    r.error = Some(e.to_string());
+                    // The hint matters most here: a lost create says how it will be resolved.
+                    r.error = Some(match e.hint() {
+                        Some(h) => format!("{e}; {h}"),
+                        None => e.to_string(),
+                    });
                     on(r);
                 }
             }
