@@ -513,3 +513,18 @@ fn a_manifest_killed_while_a_create_is_in_flight_resumes_with_one_task_per_job()
     assert_eq!(code(&again), 0, "{}", text(&again));
     assert_eq!((stand.creates(), stand.count("GET", "/results/")), (3, 3), "nothing paid or fetched twice");
 }
+
+#[test]
+fn every_page_of_the_task_list_is_read() {
+    let env = Env::new();
+    lose_the_create_answer(&env);
+    // More candidates than one page holds (wanprep asks for 20 a page).
+    let foreign: Vec<String> = (0..25).map(|_| env.stand.add_foreign_task(2)).collect();
+    let o = env.submit(&["--json"]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    let err = json(&o)["error"].as_str().unwrap().to_string();
+    assert!(err.contains("26 unclaimed tasks"), "{err}");
+    assert!(foreign.iter().all(|f| err.contains(f.as_str())), "{err}");
+    assert!(env.stand.count("GET", "/api/v1/tasks?") >= 4, "two pages a query");
+    assert_eq!(env.stand.creates(), 1);
+}

@@ -73,48 +73,19 @@ fn millis(v: &serde_json::Value) -> Option<i64> {
 
 impl Client {
     /// This account's tasks of [`MODEL`] created between `from` and `to` (Unix seconds), from
-    /// the service's batch query: every page, both readings of the window's time zone, filtered
-    /// by the creation time each task reports. Spans longer than 24 h keep the last 24 h.
+    /// the service's batch query: every page of the window read in both time zones, then of the
+    /// default window (the last 24 h: in case the window filters on another time than the
+    /// creation), all filtered by the creation time each task reports. Spans longer than 24 h
+    /// keep the last 24 h.
     pub fn list_created_between(&self, from: i64, to: i64) -> Result<Vec<ListedTask>, TransportError> {
         let from = from.max(to - MAX_SPAN_S);
         let mut found: BTreeMap<String, ListedTask> = BTreeMap::new();
-        for offset in ZONE_OFFSETS_S {
-            let (start, end) = (crate::dates::compact(from, offset), crate::dates::compact(to, offset));
-            let mut page = 1u32;
-            loop {
-                let (page_s, size_s) = (page.to_string(), PAGE_SIZE.to_string());
-                let answer = self.transport.get(
-                    "tasks",
-                    &[
-                        ("start_time", &start),
-                        ("end_time", &end),
-                        ("model_name", MODEL),
-                        ("page_no", &page_s),
-                        ("page_size", &size_s),
-                    ],
-                )?;
-                let doc: serde_json::Value =
-                    serde_json::from_slice(&answer.body).map_err(|e| TransportError::Network {
-                        message: format!("the task list could not be read: {e}"),
-                        maybe_delivered: true,
-                    })?;
-                let data = doc.get("data").and_then(|d| d.as_array()).cloned().unwrap_or_default();
-                for t in &data {
-                    let Some(task_id) = t.get("task_id").and_then(text) else { continue };
-                    let task = ListedTask {
-                        task_id: task_id.clone(),
-                        status: t.get("status").and_then(text),
-                        created_ms: t.get("gmt_create").and_then(millis),
-                        model_name: t.get("model_name").and_then(text),
-                    };
-                    found.insert(task_id, task);
-                }
-                let pages = doc.get("total_page").and_then(millis).unwrap_or(1);
-                if data.is_empty() || i64::from(page) >= pages || page >= MAX_PAGES {
-                    break;
-                }
-                page += 1;
-            }
+        let windows = ZONE_OFFSETS_S
+            .iter()
+            .map(|o| Some((crate::dates::compact(from, *o), crate::dates::compact(to, *o))))
+            .chain([None]);
+        for window in windows {
+            self.list_pages(window.as_ref(), &mut found)?;
         }
         let (lo, hi) = (from * 1000, to * 1000 + 999);
         Ok(found
@@ -122,6 +93,48 @@ impl Client {
             .filter(|t| t.model_name.as_deref().is_none_or(|m| m == MODEL))
             .filter(|t| t.created_ms.is_none_or(|ms| (lo..=hi).contains(&ms)))
             .collect())
+    }
+
+    /// Every page of one query of the list (`window`: start and end as the service writes them).
+    fn list_pages(
+        &self,
+        window: Option<&(String, String)>,
+        found: &mut BTreeMap<String, ListedTask>,
+    ) -> Result<(), TransportError> {
+        let mut page = 1u32;
+        loop {
+            let (page_s, size_s) = (page.to_string(), PAGE_SIZE.to_string());
+            let mut query = vec![("model_name", MODEL), ("page_no", page_s.as_str()), ("page_size", size_s.as_str())];
+            if let Some((start, end)) = window {
+                query.extend([("start_time", start.as_str()), ("end_time", end.as_str())]);
+            }
+            let answer = self.transport.get("tasks", &query)?;
+            let doc: serde_json::Value = serde_json::from_slice(&answer.body).map_err(|e| TransportError::Network {
+                message: format!("the task list could not be read: {e}"),
+                maybe_delivered: true,
+            })?;
+            let data = doc.get("data").and_then(|d| d.as_array()).cloned().unwrap_or_default();
+            for t in &data {
+                let Some(task_id) = t.get("task_id").and_then(text) else { continue };
+                let task = ListedTask {
+                    task_id: task_id.clone(),
+                    status: t.get("status").and_then(text),
+                    created_ms: t.get("gmt_create").and_then(millis),
+                    model_name: t.get("model_name").and_then(text),
+                };
+                found.insert(task_id, task);
+            }
+            // The page count, else the total, else a full page means there may be more.
+            let more = match (doc.get("total_page").and_then(millis), doc.get("total").and_then(millis)) {
+                (Some(pages), _) => i64::from(page) < pages,
+                (None, Some(total)) => i64::from(page) * i64::from(PAGE_SIZE) < total,
+                (None, None) => data.len() >= PAGE_SIZE as usize,
+            };
+            if data.is_empty() || !more || page >= MAX_PAGES {
+                return Ok(());
+            }
+            page += 1;
+        }
     }
 
     /// Cancels a task. Only PENDING tasks can be canceled; for any other the service's refusal
