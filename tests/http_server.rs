@@ -51,6 +51,10 @@ impl Stats {
     pub fn gets(&self) -> u64 {
         self.gets.load(Ordering::SeqCst)
     }
+    /// Every request, HEAD and GET.
+    pub fn requests(&self) -> u64 {
+        self.gets() + self.heads.load(Ordering::SeqCst)
+    }
 }
 
 pub struct TestServer {

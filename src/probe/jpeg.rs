@@ -86,7 +86,7 @@ pub(crate) fn probe(r: &mut Reader, facts: &mut MediaFacts, integrity: Integrity
                     Integrity::Full => {}
                     Integrity::HeadAndTail => {
                         drop(seq);
-                        return r.check_tail(&[0xFF, 0xD9], "the JPEG has no EOI marker at its end (truncated?)");
+                        return r.check_tail(&[0xFF, 0xD9], 2048, "the JPEG has no EOI marker at its end (truncated?)");
                     }
                     Integrity::HeadOnly => return Ok(()),
                 }

@@ -41,7 +41,7 @@ pub(crate) fn probe(r: &mut Reader, facts: &mut MediaFacts, integrity: Integrity
                 return Ok(());
             }
             drop(seq);
-            return r.check_tail(b"IEND\xAE\x42\x60\x82", "the PNG has no IEND chunk at its end (truncated?)");
+            return r.check_tail(b"IEND\xAE\x42\x60\x82", 12, "the PNG has no IEND chunk at its end (truncated?)");
         }
         let mut crc = crc32fast::Hasher::new();
         crc.update(&ctype);

@@ -15,6 +15,9 @@ use super::source::ByteSource;
 /// How many leading bytes are kept in memory: headers of every supported format start here.
 pub(crate) const HEAD_LEN: usize = 64 * 1024;
 
+/// How far from the end an end marker is looked for at most.
+const TAIL_SEARCH: u64 = 64 * 1024;
+
 /// Why a parser stopped.
 #[derive(Debug)]
 pub(crate) enum ParseError {
@@ -48,7 +51,7 @@ impl<'a> Reader<'a> {
     /// Reads the head (at most [`HEAD_LEN`] bytes) of `src`.
     pub(crate) fn new(src: &'a mut dyn ByteSource) -> io::Result<Self> {
         let len = src.len();
-        let want = usize::try_from(len).unwrap_or(usize::MAX).min(HEAD_LEN);
+        let want = usize::try_from(len).unwrap_or(usize::MAX).min(src.head_len());
         let mut head = vec![0; want];
         let got = src.read_at(0, &mut head)?;
         head.truncate(got);
@@ -109,20 +112,22 @@ impl<'a> Reader<'a> {
         Ok(buf)
     }
 
-    /// Looks for `marker` in the file's last block (at most 64 KiB): the quick integrity check.
-    pub(crate) fn check_tail(&mut self, marker: &[u8], problem: &str) -> PResult<()> {
+    /// Looks for `marker` in the file's last `window` bytes, then (for files with data after
+    /// their end marker) in the last 64 KiB: the quick integrity check. Over HTTP the first
+    /// look costs `window` bytes.
+    pub(crate) fn check_tail(&mut self, marker: &[u8], window: u64, problem: &str) -> PResult<()> {
         let len = self.len();
-        let block = super::http::BLOCK;
-        let mut start = (len.saturating_sub(1) / block) * block;
-        if len - start < 16 {
-            start = start.saturating_sub(block);
+        for w in [window.max(marker.len() as u64), TAIL_SEARCH] {
+            let start = len.saturating_sub(w);
+            let tail = self.read_vec(start, len - start, TAIL_SEARCH, "the tail")?;
+            if memchr::memmem::rfind(&tail, marker).is_some() {
+                return Ok(());
+            }
+            if start == 0 {
+                break;
+            }
         }
-        let tail = self.read_vec(start, len - start, 2 * block, "the tail")?;
-        if memchr::memmem::rfind(&tail, marker).is_some() {
-            Ok(())
-        } else {
-            malformed(problem)
-        }
+        malformed(problem)
     }
 
     /// A sequential reader starting at `offset`.
@@ -132,7 +137,7 @@ impl<'a> Reader<'a> {
 }
 
 /// Size of one buffered read of a [`SeqReader`].
-const SEQ_BLOCK: usize = 256 * 1024;
+pub(crate) const SEQ_BLOCK: usize = 256 * 1024;
 
 /// Buffered forward reading through a [`Reader`], for formats that must be walked to the end
 /// (JPEG entropy-coded data, PNG chunk CRCs).
@@ -170,7 +175,8 @@ impl SeqReader<'_, '_> {
         // caller that needs two bytes (a 0xFF and its successor) must get them even when the
         // first is the head's last byte.
         let head_len = self.r.head.len() as u64;
-        let limit = if self.pos < head_len { (head_len - self.pos).max(min as u64) } else { SEQ_BLOCK as u64 };
+        let granule = self.r.src.granule().clamp(1, SEQ_BLOCK) as u64;
+        let limit = if self.pos < head_len { (head_len - self.pos).max(min as u64) } else { granule.max(min as u64) };
         let n = remaining.min(limit).min(SEQ_BLOCK as u64) as usize;
         self.buf.resize(n, 0);
         self.r.read_exact_at(self.pos, &mut self.buf[..n], "data")?;

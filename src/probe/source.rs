@@ -22,6 +22,15 @@ pub trait ByteSource {
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<usize>;
     /// Bytes actually read from the underlying medium so far.
     fn bytes_read(&self) -> u64;
+    /// How many leading bytes a parser reads up front (a local file: 64 KiB, cheap; over HTTP
+    /// what the first request fetched).
+    fn head_len(&self) -> usize {
+        super::reader::HEAD_LEN
+    }
+    /// How much a sequential read past the head asks for at once.
+    fn granule(&self) -> usize {
+        super::reader::SEQ_BLOCK
+    }
 }
 
 /// A local file read with positioned reads (`pread`), never modified.

@@ -2,8 +2,8 @@
 //! cache, or — when the server ignores `Range` — from the streamed body, stopping as soon as the
 //! probe has what it needs and never past a byte budget.
 //!
-//! [`open`] first asks for the headers (HEAD, or a `bytes=0-0` GET where HEAD is refused),
-//! following redirects itself so that every hop is recorded and re-checked, and resolving every
+//! [`open`] first asks for the first 16 KiB with a ranged GET (its answer gives the length and
+//! the bytes most headers live in), following redirects itself so that every hop is recorded and re-checked, and resolving every
 //! host so that the rules can tell whether the service could reach it ([`RemoteFacts`]).
 //! Transient failures (connection reset, timeouts, 502/503/504) are retried a bounded number of
 //! times with jittered exponential backoff.
@@ -13,15 +13,16 @@ use std::net::{IpAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::{Client, RequestBuilder, Response};
-use reqwest::header::{ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION, RANGE};
-use reqwest::{Method, StatusCode, Url};
+use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION, RANGE};
+use reqwest::{StatusCode, Url};
 use serde::Serialize;
 
 pub use crate::net::is_non_public;
 use crate::net::{chain, describe, install_crypto};
 
-/// Size of one cached block; reads are rounded out to whole blocks and coalesced.
-pub const BLOCK: u64 = 64 * 1024;
+/// The first request asks for this many leading bytes (the headers of most files, and the
+/// boxes before a `moov`); later requests are sized to what the parsers ask for.
+pub const FIRST_READ: u64 = 16 * 1024;
 
 /// Settings for remote reads.
 #[derive(Debug, Clone)]
@@ -181,17 +182,13 @@ pub fn open(url: &str, opts: &HttpOptions, max_body: u64) -> Result<Opened, Netw
     let client = client(opts)?;
     let mut facts = RemoteFacts::default();
     let mut current = Url::parse(url).map_err(|e| NetworkError::caused(format!("not a valid URL: {e}"), e))?;
-    let mut use_get = false;
     let mut hops = 0;
     loop {
         resolve_host(&current, &mut facts)?;
-        let request = || {
-            if use_get {
-                client.get(current.clone()).header(RANGE, "bytes=0-0")
-            } else {
-                client.request(Method::HEAD, current.clone())
-            }
-        };
+        // A ranged GET rather than a HEAD: the answer carries the length (Content-Range) and the
+        // first bytes the parsers read, in one request; signed object-storage URLs that refuse
+        // HEAD accept it.
+        let request = || client.get(current.clone()).header(RANGE, format!("bytes=0-{}", FIRST_READ - 1));
         let resp = send(&request, opts, &mut facts, deadline_at)?;
         let status = resp.status();
         facts.status = status.as_u16();
@@ -212,41 +209,33 @@ pub fn open(url: &str, opts: &HttpOptions, max_body: u64) -> Result<Opened, Netw
             current = next;
             continue;
         }
-        if !use_get
-            && matches!(status, StatusCode::METHOD_NOT_ALLOWED | StatusCode::NOT_IMPLEMENTED | StatusCode::FORBIDDEN)
-        {
-            // Some servers (and signed object-storage URLs) refuse HEAD: ask for one byte instead.
-            use_get = true;
-            continue;
-        }
-        if !status.is_success() {
+        // An empty resource answers a range request with 416 and its length (`*/0`).
+        let empty = status == StatusCode::RANGE_NOT_SATISFIABLE && total_from_content_range(&resp) == Some(0);
+        if !status.is_success() && !empty {
             let reason = status.canonical_reason().unwrap_or("error");
             return Ok(failed(facts, format!("the server answered HTTP {} {reason}", status.as_u16())));
         }
+        facts.status = if empty { 200 } else { facts.status };
         facts.final_url = current.to_string();
         facts.content_type = resp.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(|s| s.to_string());
-        // Ranges are tried unless the server says it has none; the first answer to a range
-        // request (206 or 200) settles it.
-        let no_ranges = resp
-            .headers()
-            .get(ACCEPT_RANGES)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|r| r.trim().eq_ignore_ascii_case("none"));
-        let (length, mode) = if use_get && status == StatusCode::PARTIAL_CONTENT {
+        let (length, mode, initial) = if empty {
+            (Some(0), Mode::Ranges, Vec::new())
+        } else if status == StatusCode::PARTIAL_CONTENT {
             facts.range_supported = true;
             let length = total_from_content_range(&resp);
-            let mut one = Vec::new();
-            facts.bytes_fetched += resp.take(1).read_to_end(&mut one).unwrap_or(0) as u64;
-            (length, Mode::Ranges)
-        } else if use_get {
-            // A 200 to a range request: the whole body is coming. Read on from it.
-            (header_u64(&resp, CONTENT_LENGTH), Mode::Stream { resp: Some(resp), pos: 0 })
+            let mut first = Vec::new();
+            let read = resp.take(FIRST_READ).read_to_end(&mut first);
+            if read.is_err() && Instant::now() >= deadline_at {
+                return Err(NetworkError::new(past_deadline(opts)));
+            }
+            facts.bytes_fetched += first.len() as u64;
+            (length, Mode::Ranges, first)
         } else {
-            let mode = if no_ranges { Mode::Stream { resp: None, pos: 0 } } else { Mode::Ranges };
-            (header_u64(&resp, CONTENT_LENGTH), mode)
+            // A 200 to a range request: the whole body is coming. Read on from it.
+            (header_u64(&resp, CONTENT_LENGTH), Mode::Stream { resp: Some(resp), pos: 0 }, Vec::new())
         };
         facts.content_length = length;
-        return HttpSource::new(client, current, length, facts, max_body, opts.clone(), mode, deadline_at)
+        return HttpSource::new(client, current, length, initial, facts, max_body, opts.clone(), mode, deadline_at)
             .map(|s| Opened::Readable(Box::new(s)));
     }
 }
