@@ -105,6 +105,11 @@ pub struct Knobs {
     pub refuse_create_with: Mutex<Option<(u16, String)>>,
     /// The next N result downloads answer 403 (an expired link).
     pub result_403: AtomicU32,
+    /// Every request waits this long (ms) before it is answered (a distant service).
+    pub latency_ms: AtomicU32,
+    /// Form POSTs being handled now, and the most at once.
+    pub uploads_now: AtomicU32,
+    pub uploads_peak: AtomicU32,
 }
 
 #[derive(Default)]
@@ -268,7 +273,15 @@ struct CreateParameters {
     check_image: Option<bool>,
 }
 
+async fn latency(state: &Inner) {
+    let ms = state.knobs.latency_ms.load(Ordering::SeqCst);
+    if ms > 0 {
+        tokio::time::sleep(Duration::from_millis(ms.into())).await;
+    }
+}
+
 async fn api_handler(State(state): State<Arc<Inner>>, req: Request) -> Response<Body> {
+    latency(&state).await;
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
     let query = parts.uri.query().unwrap_or("").to_string();
@@ -638,12 +651,17 @@ async fn storage_handler(State(state): State<Arc<Inner>>, req: Request) -> Respo
         return xml_error(400, "InvalidArgument", "Authorization header is not expected with a POST policy");
     }
     if parts.method == Method::POST && path == "/" {
+        let k = &state.knobs;
+        let now = k.uploads_now.fetch_add(1, Ordering::SeqCst) + 1;
+        k.uploads_peak.fetch_max(now, Ordering::SeqCst);
+        latency(&state).await;
         let req = Request::from_parts(parts, body);
-        let multipart = match <Multipart as axum::extract::FromRequest<()>>::from_request(req, &()).await {
-            Ok(m) => m,
-            Err(e) => return xml_error(400, "InvalidArgument", &format!("not a form: {e}")),
+        let answer = match <Multipart as axum::extract::FromRequest<()>>::from_request(req, &()).await {
+            Ok(m) => post_object(&state, m).await,
+            Err(e) => xml_error(400, "InvalidArgument", &format!("not a form: {e}")),
         };
-        return post_object(&state, multipart).await;
+        k.uploads_now.fetch_sub(1, Ordering::SeqCst);
+        return answer;
     }
     if parts.method == Method::GET && path.starts_with("/results/") {
         return result(&state, &parts.headers).await;

@@ -528,3 +528,20 @@ fn every_page_of_the_task_list_is_read() {
     assert!(env.stand.count("GET", "/api/v1/tasks?") >= 4, "two pages a query");
     assert_eq!(env.stand.creates(), 1);
 }
+
+#[test]
+fn a_manifest_uploads_its_local_inputs_several_at_once_and_each_once() {
+    let stand = Stand::start();
+    stand.knobs().latency_ms.store(150, Ordering::SeqCst);
+    let dir = tempfile::tempdir().unwrap();
+    let m = distinct_pairs(dir.path(), 6);
+    let o = manifest_run(&stand, dir.path(), &m, &["--max-in-flight", "6", "--jobs", "3"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    // Six images and one video shared by every pair: seven uploads, at most three at once.
+    assert_eq!(stand.uploads(), 7);
+    let peak = stand.knobs().uploads_peak.load(Ordering::SeqCst);
+    assert!((2..=3).contains(&peak), "{peak} uploads at once with --jobs 3");
+    assert_eq!(stand.creates(), 6);
+    // Every create names an object that was uploaded (the creates found them in the journal).
+    assert!(stand.tasks().values().all(|t| t.image_url.starts_with("oss://") && t.video_url.starts_with("oss://")));
+}

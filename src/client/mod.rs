@@ -30,6 +30,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod ahead;
 pub(crate) mod api;
 mod config;
 pub(crate) mod download;
@@ -48,6 +49,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
+pub use ahead::DEFAULT_PARALLEL_UPLOADS;
 pub use api::{ApiError, Mode, TaskOutput, TaskResponse, TaskStatus};
 pub use config::{ApiKey, Config, ConfigError, ConfigOverrides, Region, MODEL};
 pub use download::{DownloadError, Downloaded, DEFAULT_MAX_DOWNLOAD};
@@ -206,18 +208,7 @@ impl Client {
 
     /// `GET /tasks/{id}`: the parsed answer and the raw body.
     pub fn query(&self, task_id: &str) -> Result<(TaskResponse, Vec<u8>), TransportError> {
-        let path = format!("tasks/{}", url_segment(task_id));
-        let answer = self.transport.get(&path, &[])?;
-        let parsed: TaskResponse = serde_json::from_slice(&answer.body).map_err(|e| TransportError::Network {
-            message: format!("the task answer could not be read: {e}"),
-            maybe_delivered: true,
-        })?;
-        // An answer about another task (a broken proxy or cache, a hostile server) must never
-        // be taken for this one's status or result.
-        if let Some(other) = parsed.output.task_id.as_deref().filter(|id| *id != task_id) {
-            return Err(TransportError::WrongTask { asked: task_id.to_string(), answered: other.to_string() });
-        }
-        Ok((parsed, answer.body))
+        query_task(&self.transport, task_id)
     }
 
     /// Polls a task to a terminal status (recording each status in the journal).
@@ -296,10 +287,60 @@ impl Client {
         Ok(d)
     }
 
+    /// Downloads several succeeded tasks' results at once (`parallel` at a time), each as
+    /// [`Client::download`] does; a link that expired is fetched afresh once. Results come back
+    /// in the order of `items` (task id, its answer, the output).
+    pub fn download_many(
+        &mut self,
+        items: &[(String, TaskResponse, PathBuf)],
+        parallel: usize,
+        cancel: Option<&AtomicBool>,
+    ) -> Vec<Result<Downloaded, DownloadError>> {
+        let (plain, max, transport) = (self.transport.plain().clone(), self.max_download, &self.transport);
+        let results = crate::pool::map(items, parallel, |_, _, (task_id, resp, out)| {
+            let fetch = |resp: &TaskResponse| {
+                let url = resp
+                    .video_url()
+                    .ok_or_else(|| DownloadError::NotVideo("the task answer has no results.video_url".into()))?;
+                download::download(&plain, &url, out, task_id, cancel, max, |_, _| {})
+            };
+            match fetch(resp) {
+                // The link in that answer expired: a fresh query carries a freshly signed one.
+                Err(DownloadError::Expired) => match query_task(transport, task_id) {
+                    Ok((fresh, _)) => fetch(&fresh),
+                    Err(_) => Err(DownloadError::Expired),
+                },
+                other => other,
+            }
+        });
+        for ((task_id, _, out), r) in items.iter().zip(&results) {
+            if let Ok(d) = r {
+                let _ = self.journal.output(task_id, &out.display().to_string(), d.bytes);
+            }
+        }
+        results
+    }
+
     /// Records the output path a task's result is meant for (before it is downloaded).
     pub fn plan_output(&self, task_id: &str, out: &Path) -> Result<(), JournalError> {
         self.journal.output(task_id, &out.display().to_string(), 0)
     }
+}
+
+/// `GET /tasks/{id}` through `transport` (shareable between threads, unlike the [`Client`]).
+pub(crate) fn query_task(transport: &Transport, task_id: &str) -> Result<(TaskResponse, Vec<u8>), TransportError> {
+    let path = format!("tasks/{}", url_segment(task_id));
+    let answer = transport.get(&path, &[])?;
+    let parsed: TaskResponse = serde_json::from_slice(&answer.body).map_err(|e| TransportError::Network {
+        message: format!("the task answer could not be read: {e}"),
+        maybe_delivered: true,
+    })?;
+    // An answer about another task (a broken proxy or cache, a hostile server) must never be
+    // taken for this one's status or result.
+    if let Some(other) = parsed.output.task_id.as_deref().filter(|id| *id != task_id) {
+        return Err(TransportError::WrongTask { asked: task_id.to_string(), answered: other.to_string() });
+    }
+    Ok((parsed, answer.body))
 }
 
 /// A task id as one path segment: anything but unreserved characters is percent-encoded, so an

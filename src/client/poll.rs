@@ -132,6 +132,27 @@ impl Poller {
         mut query: impl FnMut(&str) -> Result<TaskResponse, TransportError>,
     ) -> Vec<(String, Step)> {
         let now = Instant::now();
+        let answers: Vec<_> = self.tasks.iter().filter(|t| t.due <= now).map(|t| query(&t.id)).collect();
+        self.fold(now, answers)
+    }
+
+    /// As [`Poller::poll_due`], with up to `parallel` queries at once (each still takes its slot
+    /// of the process's rate limiter): a round of many tasks costs a few round trips, not one
+    /// per task.
+    pub fn poll_due_parallel(
+        &mut self,
+        parallel: usize,
+        query: impl Fn(&str) -> Result<TaskResponse, TransportError> + Sync,
+    ) -> Vec<(String, Step)> {
+        let now = Instant::now();
+        let due: Vec<&str> = self.tasks.iter().filter(|t| t.due <= now).map(|t| t.id.as_str()).collect();
+        let answers = crate::pool::map(&due, parallel, |_, _, id| query(id));
+        self.fold(now, answers)
+    }
+
+    /// Folds the answers of the tasks due at `now` (in their order) into their schedules.
+    fn fold(&mut self, now: Instant, answers: Vec<Result<TaskResponse, TransportError>>) -> Vec<(String, Step)> {
+        let mut answers = answers.into_iter();
         let mut out = Vec::new();
         let mut keep = Vec::new();
         for mut t in std::mem::take(&mut self.tasks) {
@@ -139,7 +160,11 @@ impl Poller {
                 keep.push(t);
                 continue;
             }
-            match query(&t.id) {
+            let Some(answer) = answers.next() else {
+                keep.push(t);
+                continue;
+            };
+            match answer {
                 Ok(resp) => {
                     let status = resp.status();
                     t.failures = 0;

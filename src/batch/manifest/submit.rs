@@ -32,6 +32,12 @@ pub fn submit_all(
 ) -> Left {
     let mut queue: std::collections::VecDeque<usize> =
         (0..reports.len()).filter(|i| reports[*i].status == PairStatus::Ready).collect();
+    // Every local input goes to temporary storage first, several at once; the creates below
+    // then find them in the journal. A failed upload is tried again (and reported) by `start`.
+    if !cancel.load(Ordering::SeqCst) {
+        let jobs: Vec<_> = queue.iter().map(|&i| reports[i].job()).collect();
+        let _ = client.upload_ahead(&jobs, opts.jobs, opts.new_task, &mut |_| {});
+    }
     // The one poller (as `wait` uses), and which pairs wait on each task.
     let mut poller = Poller::new(opts.poll_interval);
     let mut waiting: Vec<(String, Vec<usize>)> = Vec::new();
@@ -86,7 +92,14 @@ pub fn submit_all(
         if cancel.load(Ordering::SeqCst) {
             return leave(reports, &waiting, client, opts);
         }
-        for (id, step) in poller.poll_due(|id| client.query(id).map(|(r, _)| r)) {
+        // The due tasks are asked several at once, and this round's results downloaded several
+        // at once (each request still takes its slot of the rate limiter).
+        let parallel = if opts.jobs == 0 { crate::client::DEFAULT_PARALLEL_UPLOADS } else { opts.jobs };
+        let transport = client.transport().clone();
+        let steps = poller.poll_due_parallel(parallel, |id| crate::client::query_task(&transport, id).map(|(r, _)| r));
+        let mut downloads: Vec<(String, crate::client::TaskResponse, std::path::PathBuf)> = Vec::new();
+        let mut downloads_for: Vec<usize> = Vec::new();
+        for (id, step) in steps {
             let pairs = match &step {
                 Step::Status(s, _) if !s.is_terminal() => {
                     waiting.iter().find(|(t, _)| *t == id).map(|(_, p)| p.clone()).unwrap_or_default()
@@ -112,13 +125,9 @@ pub fn submit_all(
                                 .as_ref()
                                 .and_then(|u| u.get("video_duration")?.as_f64())
                                 .filter(|d| d.is_finite() && *d >= 0.0);
-                            match client.download(&id, &resp, &out, Some(cancel), &mut |_| {}) {
-                                Ok(_) => r.status = PairStatus::Downloaded,
-                                Err(e) => {
-                                    r.status = PairStatus::Failed;
-                                    r.error = Some(e.to_string());
-                                }
-                            }
+                            downloads.push((id.clone(), (*resp).clone(), out));
+                            downloads_for.push(i);
+                            continue;
                         } else {
                             r.status = PairStatus::Failed;
                             r.error = Some(format!(
@@ -139,6 +148,18 @@ pub fn submit_all(
                 }
                 Step::Retrying(..) => {}
             }
+        }
+        let saved = client.download_many(&downloads, parallel, Some(cancel));
+        for (i, result) in downloads_for.into_iter().zip(saved) {
+            let r = &mut reports[i];
+            match result {
+                Ok(_) => r.status = PairStatus::Downloaded,
+                Err(e) => {
+                    r.status = PairStatus::Failed;
+                    r.error = Some(e.to_string());
+                }
+            }
+            on(r);
         }
     }
     Left::default()
