@@ -2,6 +2,8 @@
 //! searched on a sample and then on full encodes; any format scaled to the largest size that
 //! fits, searched on the real encoder output.
 
+use std::cell::Cell;
+
 use image::codecs::png::{CompressionType, FilterType as PngFilter, PngEncoder};
 use image::codecs::webp::WebPEncoder;
 use image::{DynamicImage, GenericImageView, ImageEncoder};
@@ -11,8 +13,13 @@ use super::FixError;
 use crate::probe::Format;
 use crate::rules::Limits;
 
-/// Baseline JPEG, 4:2:0 (as libjpeg and vips write by default), from 8-bit RGB or grey pixels.
+/// Baseline JPEG, 4:2:0 (as libjpeg and vips write by default), from 8-bit RGB or grey pixels:
+/// through libjpeg-turbo when it is built in, else `jpeg-encoder`.
 fn jpeg(pixels: &[u8], w: u32, h: u32, grey: bool, quality: u8) -> Result<Vec<u8>, FixError> {
+    #[cfg(feature = "turbojpeg")]
+    if let Some(bytes) = super::turbo::encode(pixels, w, h, grey, quality) {
+        return Ok(bytes);
+    }
     let (w16, h16) = match (u16::try_from(w), u16::try_from(h)) {
         (Ok(w), Ok(h)) => (w, h),
         _ => return Err(FixError::Failed(format!("{w}x{h} is too large for JPEG"))),
@@ -94,10 +101,17 @@ const JPEG_WORST: u8 = 30;
 /// — one 16-row band in eight, whole MCUs, so the sample compresses like the picture — whose size
 /// times eight predicts the full size; then the full picture is encoded at the predicted
 /// quality, stepping down if it still comes out too big. Usually one full encode.
-fn jpeg_to_fit(img: &DynamicImage, max_bytes: u64) -> Result<Option<(u8, Vec<u8>)>, FixError> {
+fn jpeg_to_fit(
+    img: &DynamicImage,
+    max_bytes: u64,
+    full_encodes: &Cell<u32>,
+) -> Result<Option<(u8, Vec<u8>)>, FixError> {
     let (px, grey) = jpeg_pixels(img);
     let (w, h) = img.dimensions();
-    let full = |q: u8| jpeg(&px, w, h, grey, q);
+    let full = |q: u8| {
+        full_encodes.set(full_encodes.get() + 1);
+        jpeg(&px, w, h, grey, q)
+    };
     let fits = |b: &[u8]| b.len() as u64 <= max_bytes;
     let bpp = if grey { 1 } else { 3 };
     let row = w as usize * bpp;
@@ -197,16 +211,34 @@ const TIGHT: f64 = 0.9;
 /// ratio kept, no side under the minimum), found on the real encoder output to within 10 % of
 /// the budget. A format that cannot fit even at the smallest size allowed is an error naming
 /// one that can.
+/// Also returns how many encodes of the whole picture ran (the sample encodes of the search
+/// are not counted).
 pub(super) fn encode_to_fit(
     img: &mut DynamicImage,
     format: Format,
     max_bytes: u64,
     limits: &Limits,
+) -> Result<(Vec<u8>, Vec<String>, u32), FixError> {
+    let full_encodes = Cell::new(0u32);
+    let (bytes, notes) = fit(img, format, max_bytes, limits, &full_encodes)?;
+    Ok((bytes, notes, full_encodes.get()))
+}
+
+fn fit(
+    img: &mut DynamicImage,
+    format: Format,
+    max_bytes: u64,
+    limits: &Limits,
+    full_encodes: &Cell<u32>,
 ) -> Result<(Vec<u8>, Vec<String>), FixError> {
+    let counted = |i: &DynamicImage, q: u8| {
+        full_encodes.set(full_encodes.get() + 1);
+        encode(i, format, q)
+    };
     let mb = max_bytes as f64 / 1e6;
     let name = format.name().to_ascii_uppercase();
     let first = if format == Format::Jpeg {
-        if let Some((q, b)) = jpeg_to_fit(img, max_bytes)? {
+        if let Some((q, b)) = jpeg_to_fit(img, max_bytes, full_encodes)? {
             let note = if q == JPEG_BEST {
                 format!("encoded JPEG q={q}")
             } else {
@@ -214,9 +246,9 @@ pub(super) fn encode_to_fit(
             };
             return Ok((b, vec![note]));
         }
-        encode(img, format, JPEG_WORST)?.len() as u64
+        counted(img, JPEG_WORST)?.len() as u64
     } else {
-        let b = encode(img, format, 0)?;
+        let b = counted(img, 0)?;
         if b.len() as u64 <= max_bytes {
             return Ok((b, vec![format!("encoded {name}")]));
         }
@@ -224,7 +256,7 @@ pub(super) fn encode_to_fit(
     };
     let quality = if format == Format::Jpeg { JPEG_SCALE_SEARCH_QUALITY } else { 0 };
     let (w, h) = img.dimensions();
-    let Some(scaled) = largest_fitting_scale(img, first, max_bytes, limits, |i| encode(i, format, quality))? else {
+    let Some(scaled) = largest_fitting_scale(img, first, max_bytes, limits, |i| counted(i, quality))? else {
         let instead = if format == Format::Jpeg { "" } else { " (.jpg compresses photographs far more)" };
         return Err(FixError::Unfixable(format!(
             "{name} cannot fit {mb} MB even at the smallest size allowed ({} px on the shorter side): \
@@ -242,7 +274,7 @@ pub(super) fn encode_to_fit(
     let mut notes = vec![format!("scaled {w}x{h} -> {nw}x{nh} to fit {mb} MB ({at_full})")];
     let bytes = if format == Format::Jpeg {
         // The scale was found at a middling quality: take the highest that fits there.
-        match jpeg_to_fit(img, max_bytes)? {
+        match jpeg_to_fit(img, max_bytes, full_encodes)? {
             Some((q, b)) => {
                 notes.push(format!("re-encoded JPEG q={q} to fit {mb} MB"));
                 b

@@ -40,6 +40,8 @@ pub(crate) struct Encoded {
     pub height: u32,
     /// Whether the picture written has an alpha channel.
     pub alpha: bool,
+    /// Encodes of the whole picture the size budget took.
+    pub full_encodes: u32,
 }
 
 /// Runs `plan` on `input` and returns the encoded picture and the changes made, for people.
@@ -63,7 +65,9 @@ pub(crate) fn run(
             budget as f64 / 1e9
         )));
     }
-    let data = crate::probe::read_regular(input, budget).map_err(|e| FixError::io(input.display().to_string(), e))?;
+    // Held only until it is decoded: a 25 MB JPEG need not sit beside its pixels.
+    let mut data =
+        Some(crate::probe::read_regular(input, budget).map_err(|e| FixError::io(input.display().to_string(), e))?);
     let mut changes = Vec::new();
     let mut img = DynamicImage::new_rgb8(1, 1);
     let target = plan.ops.iter().find_map(|op| match op {
@@ -79,7 +83,9 @@ pub(crate) fn run(
                 return Err(FixError::Failed("not an image operation".into()))
             }
             Op::Decode { format, animated } => {
-                img = decode(&data, *format, budget)?;
+                let bytes = data.take().ok_or_else(|| FixError::Failed("the plan decodes twice".into()))?;
+                img = decode(&bytes, *format, budget, shrink_target(plan))?;
+                drop(bytes);
                 if *animated {
                     changes.push(format!(
                         "kept the first frame of the animated {} (the API uses one picture)",
@@ -149,11 +155,12 @@ pub(crate) fn run(
             }
             Op::Encode { format, max_bytes } => {
                 let format = *format;
-                let (bytes, notes) = super::encode::encode_to_fit(&mut img, format, *max_bytes, &spec.limits)?;
+                let (bytes, notes, full_encodes) =
+                    super::encode::encode_to_fit(&mut img, format, *max_bytes, &spec.limits)?;
                 changes.extend(notes);
                 let (width, height) = img.dimensions();
                 let alpha = keeps_alpha && img.color().has_alpha();
-                return Ok((Encoded { bytes, format, width, height, alpha }, changes));
+                return Ok((Encoded { bytes, format, width, height, alpha, full_encodes }, changes));
             }
         }
     }
@@ -227,7 +234,34 @@ fn flatten(img: &DynamicImage, bg: [u8; 3]) -> DynamicImage {
     DynamicImage::ImageRgb8(out)
 }
 
-fn decode(data: &[u8], format: Format, max_alloc: u64) -> Result<DynamicImage, FixError> {
+/// The size the picture is scaled to when nothing but an orientation comes between decoding
+/// and scaling (so a smaller decode changes nothing else): a JPEG may then be decoded at a DCT
+/// scale that is still at least this big, in its stored orientation.
+fn shrink_target(plan: &FixPlan) -> Option<(u32, u32)> {
+    let mut swapped = false;
+    for op in plan.ops.iter().skip_while(|op| !matches!(op, Op::Decode { .. })).skip(1) {
+        match op {
+            Op::Orient { orientation } => swapped = *orientation >= 5,
+            Op::Scale { to, .. } => return Some(if swapped { (to[1], to[0]) } else { (to[0], to[1]) }),
+            _ => return None,
+        }
+    }
+    None
+}
+
+fn decode(
+    data: &[u8],
+    format: Format,
+    max_alloc: u64,
+    shrink_to: Option<(u32, u32)>,
+) -> Result<DynamicImage, FixError> {
+    #[cfg(feature = "turbojpeg")]
+    if format == Format::Jpeg {
+        if let Some(img) = super::turbo::decode(data, shrink_to, MAX_SIDE, max_alloc) {
+            return Ok(img);
+        }
+    }
+    let _ = shrink_to;
     let fmt = match format {
         Format::Jpeg => ImageFormat::Jpeg,
         Format::Png => ImageFormat::Png,

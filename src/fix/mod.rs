@@ -12,6 +12,8 @@ pub(crate) mod image;
 mod mp4_edit;
 mod plan;
 mod saliency;
+#[cfg(feature = "turbojpeg")]
+mod turbo;
 mod verify;
 mod video;
 
@@ -85,6 +87,8 @@ pub struct FixOutcome {
     pub media: MediaFacts,
     /// The result's findings (warnings only: errors would have stopped the fix).
     pub findings: Vec<Finding>,
+    /// Images: how many encodes of the whole picture fitting the size budget took.
+    pub full_encodes: Option<u32>,
 }
 
 /// How far a fix has come: seconds of video written of the total expected (videos only).
@@ -208,6 +212,7 @@ pub fn execute(planned: &Planned, output: &Path, force: bool, ctl: Control<'_>) 
     }
     let input = input.as_path();
     let mut changes = Vec::new();
+    let mut full_encodes = None;
     let mut expected = Expected::default();
     let (media, findings) = write_checked(output, *role, spec, force, &mut expected, |tmp: &Path, expected| {
         changes = match (&plan.ops[..], facts.kind) {
@@ -228,13 +233,14 @@ pub fn execute(planned: &Planned, output: &Path, force: bool, ctl: Control<'_>) 
                 std::fs::write(tmp, &encoded.bytes)
                     .map_err(|e| FixError::io(format!("writing {}", tmp.display()), e))?;
                 *expected = Expected::image(&encoded);
+                full_encodes = Some(encoded.full_encodes);
                 changes
             }
             _ => return Err(FixError::Unfixable("this input cannot be fixed by this build".into())),
         };
         Ok(())
     })?;
-    Ok(FixOutcome { plan: plan.clone(), changes, output: output.to_path_buf(), media, findings })
+    Ok(FixOutcome { plan: plan.clone(), changes, output: output.to_path_buf(), media, findings, full_encodes })
 }
 
 impl FixError {

@@ -31,6 +31,9 @@ pub struct FixReport {
     /// The output's findings (warnings only: an error would have stopped the fix).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub findings: Option<Vec<Finding>>,
+    /// Images: how many encodes of the whole picture fitting the size budget took.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub full_encodes: Option<u32>,
     /// Why no compliant output was written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -45,6 +48,7 @@ impl FixReport {
             changes: o.changes.clone(),
             media: Some(o.media.clone()),
             findings: Some(o.findings.clone()),
+            full_encodes: o.full_encodes,
             ..FixReport::empty(input, output)
         }
     }
@@ -69,6 +73,7 @@ impl FixReport {
             changes: Vec::new(),
             media: None,
             findings: None,
+            full_encodes: None,
             error: None,
         }
     }
