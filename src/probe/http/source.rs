@@ -19,10 +19,6 @@ use crate::probe::source::ByteSource;
 const MIN_FETCH: u64 = 16 * 1024;
 /// Added to a large read: the next box's header, so walking on needs no request of its own.
 const LOOKAHEAD: u64 = 64;
-/// A header-sized read (at most [`HEADER_READ`] bytes) this close to the end fetches through to
-/// the end: it is a box at the end of the file (a `moov` after `mdat`), read whole next.
-const WHOLE_TAIL: u64 = 4 << 20;
-const HEADER_READ: usize = 64;
 /// Cached bytes between two missing stretches that one request may fetch again rather than
 /// making two requests.
 const COALESCE: u64 = 16 * 1024;
@@ -218,7 +214,7 @@ impl HttpSource {
                 // Range ignored after all: continue from this very body.
                 self.facts.range_supported = false;
                 self.mode = Mode::Stream { resp: Some(resp), pos: 0 };
-                self.ensure(start, end, 0)
+                self.ensure(start, end)
             }
             StatusCode::RANGE_NOT_SATISFIABLE => Ok(()), // shorter than declared: a short read
             s => Err(std::io::Error::other(format!("range request answered HTTP {}", s.as_u16()))),
@@ -287,9 +283,8 @@ impl HttpSource {
         }
     }
 
-    /// Makes `[from, to)` available; `asked` is the size of the read (a header read near the end
-    /// fetches through to the end).
-    fn ensure(&mut self, from: u64, to: u64, asked: usize) -> std::io::Result<()> {
+    /// Makes `[from, to)` available.
+    fn ensure(&mut self, from: u64, to: u64) -> std::io::Result<()> {
         let gaps = self.ranges.gaps(from, to);
         let (Some(&(lo, _)), Some(&(_, hi))) = (gaps.first(), gaps.last()) else { return Ok(()) };
         match self.mode {
@@ -298,14 +293,9 @@ impl HttpSource {
                 let cached_between: u64 = gaps.windows(2).map(|w| w[1].0 - w[0].1).sum();
                 let plan: Vec<(u64, u64)> = if cached_between <= COALESCE { vec![(lo, hi)] } else { gaps };
                 for (start, end) in plan {
-                    let mut stop = end;
-                    if asked <= HEADER_READ && self.len - start <= WHOLE_TAIL {
-                        stop = self.len;
-                    } else if end - start > MIN_FETCH {
-                        stop = end + LOOKAHEAD;
-                    } else {
-                        stop = stop.max(start + MIN_FETCH);
-                    }
+                    // A large read (a box, a segment) takes the next box's header along; a small
+                    // one (a header) at least 16 KiB, so the next few headers come with it.
+                    let stop = if end - start > MIN_FETCH { end + LOOKAHEAD } else { start + MIN_FETCH };
                     // Never past the file, nor into what is cached already beyond the read.
                     let stop =
                         stop.min(self.len).min(self.ranges.next_cached(end.saturating_sub(1), self.len).max(end));
@@ -346,7 +336,7 @@ impl ByteSource for HttpSource {
             return Ok(0);
         }
         let end = offset.saturating_add(buf.len() as u64).min(self.len);
-        self.ensure(offset, end, buf.len())?;
+        self.ensure(offset, end)?;
         let n = (end - offset) as usize;
         Ok(self.ranges.read(offset, &mut buf[..n]))
     }
