@@ -41,6 +41,7 @@ mod inspect;
 mod net;
 mod pool;
 pub mod probe;
+pub mod quality;
 pub mod report;
 mod retry;
 pub mod rules;

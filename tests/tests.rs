@@ -14,6 +14,7 @@ mod hostile;
 mod large_files;
 mod money;
 mod probe_fixtures;
+mod quality;
 mod remote;
 mod reports;
 mod rules_boundaries;

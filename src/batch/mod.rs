@@ -43,6 +43,8 @@ pub struct BatchOptions {
     /// the machine's RAM): a worker waits until its fix fits, so `jobs` cannot multiply a
     /// decompression bomb.
     pub max_memory: Option<u64>,
+    /// Add the quality advisor's warnings for every input (`--quality`).
+    pub quality: bool,
 }
 
 /// What becomes of one input.

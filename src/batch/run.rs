@@ -212,6 +212,9 @@ fn process(rel: &Path, path: &Path, run: &Run<'_>, ctl: Control<'_>, conversion_
     }
     let role = Role::for_facts(&facts);
     item.findings = check(&facts, role, &opts.fix.limits);
+    if opts.quality {
+        item.findings.extend(crate::inspect::quality_findings(path, &facts, role));
+    }
     if is_compliant(&item.findings) {
         let out_rel = rel.to_path_buf();
         if opts.dry_run {

@@ -139,6 +139,9 @@ pub struct SubmitArgs {
     /// Check the inputs and estimate the billable seconds; upload and create nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Skip the quality advisor's warnings (sharpness, exposure) in the pre-flight check.
+    #[arg(long)]
+    pub no_quality: bool,
     /// Price per generated second, per mode (e.g. std=0.4,pro=0.6), for the dry run's estimate.
     #[arg(long, value_name = "std=P,pro=P")]
     pub price: Option<String>,
@@ -206,6 +209,9 @@ pub struct BatchArgs {
     /// Manifest: seconds between polling rounds.
     #[arg(long, default_value_t = 15.0, value_name = "S")]
     pub poll_interval: f64,
+    /// Also warn about blurred or badly exposed inputs (the quality advisor; warnings only).
+    #[arg(long)]
+    pub quality: bool,
     /// Manifest: create new tasks even for jobs the journal already holds (as `submit --new`).
     #[arg(long, requires = "manifest")]
     pub new: bool,
@@ -449,6 +455,10 @@ pub struct CheckArgs {
     /// When to use colour in the report.
     #[arg(long, value_enum, default_value_t = ColorWhen::Auto, value_name = "WHEN")]
     pub color: ColorWhen,
+    /// Also warn about what spoils a generation although the service accepts it: blurred or
+    /// mostly black / blown-out pictures and frames (local files; warnings, never errors).
+    #[arg(long)]
+    pub quality: bool,
 }
 
 #[derive(Debug, Args)]

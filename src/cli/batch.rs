@@ -74,6 +74,7 @@ pub fn run(mut a: BatchArgs) -> anyhow::Result<Outcome> {
         shard: a.shard.as_deref().map(settings::shard).transpose()?,
         fix: spec,
         max_memory: a.max_memory,
+        quality: a.quality,
     };
     let quiet_stdout = report_to.as_deref() == Some(Path::new("-"));
     let progress = Progress::new(Style::Items("files"), quiet_stdout, false, None);
@@ -199,6 +200,7 @@ fn run_pairs(
         new_task: a.new,
         cancel_on_interrupt: a.cancel_on_interrupt,
         prices: settings::prices(a.price.as_deref())?,
+        quality: a.quality,
     };
     let mut client = if a.submit && !a.dry_run { Some(super::submit::open_client(&a.service)?) } else { None };
     let state_dir = client.as_ref().and_then(|c| c.journal().path().parent().map(Path::to_path_buf));

@@ -22,7 +22,7 @@ pub fn check(a: CheckArgs) -> anyhow::Result<Outcome> {
     if inputs.is_empty() {
         anyhow::bail!("check: give at least one INPUT, or --image / --video (see --help)");
     }
-    let opts = CheckOptions { probe: ProbeOptions::new().deep(a.deep), limits, jobs: a.jobs, http };
+    let opts = CheckOptions { probe: ProbeOptions::new().deep(a.deep), limits, jobs: a.jobs, http, quality: a.quality };
     let report = check_inputs(&inputs, &opts);
     if a.json {
         emit_json(&report)?;

@@ -7,7 +7,7 @@ use wanprep::client::{
     self, Client, Config, Event, Job, Mode, RunError, RunOptions, RunResult, Started, SubmitError, TaskEnd, TaskStatus,
     TransportError,
 };
-use wanprep::report::{StatusReport, TaskReport};
+use wanprep::report::{InputWarning, StatusReport, TaskReport};
 use wanprep::{CheckOptions, ProbeOptions};
 
 use super::args::{ServiceArgs, StatusArgs, SubmitArgs, WaitArgs};
@@ -61,7 +61,13 @@ pub fn submit(a: SubmitArgs) -> anyhow::Result<Outcome> {
     let mode = Mode::parse(&a.mode).ok_or_else(|| anyhow::anyhow!("--mode is wan-std or wan-pro"))?;
     let job = Job { watermark: a.watermark, check_image: !a.no_check_image, ..Job::new(&a.image, &a.video, mode) };
     let opts = RunOptions {
-        check: CheckOptions { probe: ProbeOptions::new(), limits, jobs: 2, http: Default::default() },
+        check: CheckOptions {
+            probe: ProbeOptions::new(),
+            limits,
+            jobs: 2,
+            http: Default::default(),
+            quality: !a.no_quality,
+        },
         output: a.output.clone(),
         new_task: a.new,
         wait,
@@ -73,9 +79,16 @@ pub fn submit(a: SubmitArgs) -> anyhow::Result<Outcome> {
     let mut client = open_client(&a.service)?;
     let progress = Progress::new(Style::Spinner, a.json, true, None);
     let mut last = None;
-    let result = client.run(&job, &opts, &mut |e| on_event(&progress, &mut last, e));
+    let mut warnings = Vec::new();
+    let result = client.run(&job, &opts, &mut |e| {
+        if let Event::Checked { report } = &e {
+            warnings = InputWarning::from_check(report);
+        }
+        on_event(&progress, &mut last, e)
+    });
     progress.finish();
-    finish_report(result, a.json, endpoint_of(&client))
+    let outcome = finish_report_with(result, a.json, endpoint_of(&client), warnings)?;
+    Ok(outcome)
 }
 
 /// `submit --dry-run`: the pre-flight check and the billable seconds it implies; nothing is
@@ -109,11 +122,15 @@ fn dry_run(a: &SubmitArgs, job: &Job, opts: &RunOptions) -> anyhow::Result<Outco
         estimate: Some(estimate.clone()),
         endpoint,
         endpoint_note,
+        warnings: InputWarning::from_check(&check),
         ..Default::default()
     };
     if a.json {
         emit_json(&report)?;
         return Ok(Outcome::Ok);
+    }
+    for w in &report.warnings {
+        eprintln!("warning: {}: {}: {}", sanitize(&w.input), w.finding.rule, sanitize(&w.finding.message));
     }
     println!("dry run: both inputs pass the checks; nothing was uploaded or created");
     match &existing {
@@ -149,7 +166,16 @@ pub fn wait(a: WaitArgs) -> anyhow::Result<Outcome> {
 fn finish_report(
     result: Result<RunResult, RunError>,
     json: bool,
+    endpoint: (Option<String>, Option<String>),
+) -> anyhow::Result<Outcome> {
+    finish_report_with(result, json, endpoint, Vec::new())
+}
+
+fn finish_report_with(
+    result: Result<RunResult, RunError>,
+    json: bool,
     (endpoint, endpoint_note): (Option<String>, Option<String>),
+    warnings: Vec<InputWarning>,
 ) -> anyhow::Result<Outcome> {
     let outcome = match &result {
         Ok(r) => run_outcome(r),
@@ -160,7 +186,7 @@ fn finish_report(
             Ok(r) => TaskReport::from_run(r),
             Err(e) => TaskReport::from_error(e),
         };
-        emit_json(&TaskReport { endpoint, endpoint_note, ..report })?;
+        emit_json(&TaskReport { endpoint, endpoint_note, warnings, ..report })?;
     }
     match &result {
         Ok(r) if !json => print_result(r)?,
@@ -292,6 +318,16 @@ fn print_api_error(prefix: &str, e: &client::ApiError) {
 /// The client's events, on the one progress display.
 fn on_event(p: &Progress, last: &mut Option<TaskStatus>, ev: Event<'_>) {
     match ev {
+        Event::Checked { report } => {
+            for w in InputWarning::from_check(report) {
+                p.line(&format!(
+                    "warning: {}: {}: {}",
+                    sanitize(&w.input),
+                    w.finding.rule,
+                    sanitize(&w.finding.message)
+                ));
+            }
+        }
         Event::UploadReused { path, .. } => p.line(&format!("reusing the earlier upload of {}", sanitize(path))),
         Event::Uploading { path } => p.message(format!("uploading {}", sanitize(path))),
         Event::Uploaded { path, url } => p.line(&format!("uploaded {} -> {}", sanitize(path), sanitize(url))),

@@ -176,10 +176,15 @@ impl Client {
     /// rejected), refuses an output it may not replace before paying for a task, creates the
     /// task or resumes the journal's, and — with [`RunOptions::wait`] — waits and downloads.
     pub fn run(&mut self, job: &Job, opts: &RunOptions, on: &mut dyn FnMut(Event<'_>)) -> Result<RunResult, RunError> {
-        let report = super::preflight(job, &opts.check);
+        // A job the journal already holds is resumed, not paid for again: the quality advisor
+        // (which decodes pictures and samples frames) has nothing left to warn about.
+        let resuming = !opts.new_task && opts.check.quality && self.existing(job).ok().flatten().is_some();
+        let check = CheckOptions { quality: opts.check.quality && !resuming, ..opts.check.clone() };
+        let report = super::preflight(job, &check);
         if !report.compliant {
             return Ok(RunResult::NotSent(Box::new(report)));
         }
+        on(Event::Checked { report: &report });
         let output = opts.output.clone().unwrap_or_else(|| job.default_output());
         if opts.wait.is_some() {
             // Refuse before paying for a task whose result could not be saved — unless the

@@ -82,6 +82,11 @@ pub fn list_tasks(state_dir: &Path) -> Result<Vec<Entry>, JournalError> {
 /// Something the client reports as it works (for progress displays).
 #[derive(Debug)]
 pub enum Event<'a> {
+    /// The pre-flight check passed; its report (warnings included) before anything is sent.
+    Checked {
+        /// Both inputs' reports.
+        report: &'a crate::inspect::CheckReport,
+    },
     /// An earlier upload of this content is reused.
     UploadReused {
         /// The local file.

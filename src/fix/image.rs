@@ -28,6 +28,19 @@ pub fn fix_memory_estimate(facts: &MediaFacts) -> Option<u64> {
     decode.checked_add(facts.picture_bytes()?)?.checked_add(output)
 }
 
+/// The picture of a local image file for the quality advisor: decoded under `budget` (from the
+/// header, as a fix is), at a JPEG's DCT scale when its longest side stays at least `side`.
+pub fn decode_for_quality(input: &Path, facts: &MediaFacts, budget: u64, side: u32) -> Result<DynamicImage, String> {
+    if fix_memory_estimate(facts).unwrap_or(u64::MAX) > budget {
+        return Err("too large to decode within the memory budget".into());
+    }
+    let data = crate::probe::read_regular(input, budget).map_err(|e| e.to_string())?;
+    let (w, h) = (facts.width.unwrap_or(0).max(1), facts.height.unwrap_or(0).max(1));
+    let s = f64::from(side) / f64::from(w.max(h));
+    let at_least = (s < 1.0).then(|| ((f64::from(w) * s).ceil() as u32, (f64::from(h) * s).ceil() as u32));
+    decode(&data, facts.format, budget, at_least).map_err(|e| e.to_string())
+}
+
 /// What the image executor wrote.
 pub(crate) struct Encoded {
     /// The file's bytes.
@@ -357,7 +370,10 @@ pub(super) fn resize(img: &DynamicImage, w: u32, h: u32) -> Result<DynamicImage,
         let rows = RESIZE_BAND.min(h - y0);
         let mut band =
             fast_image_resize::images::CroppedImageMut::new(&mut dst, 0, y0, w, rows).map_err(|e| failed(&e))?;
-        let crop = opts.crop(0.0, f64::from(y0) * scale, f64::from(sw), f64::from(rows) * scale);
+        // The last band ends exactly at the source's end (floating point could pass it).
+        let top = f64::from(y0) * scale;
+        let bottom = if y0 + rows == h { f64::from(sh) } else { (f64::from(y0 + rows) * scale).min(f64::from(sh)) };
+        let crop = opts.crop(0.0, top, f64::from(sw), bottom - top);
         resizer.resize(src, &mut band, &crop).map_err(|e| failed(&e))?;
         y0 += rows;
     }

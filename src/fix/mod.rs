@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-pub use image::{fix_memory_estimate, DEFAULT_MAX_DECODE_BYTES};
+pub use image::{decode_for_quality, fix_memory_estimate, DEFAULT_MAX_DECODE_BYTES};
 pub use plan::{plan, Anchor, AspectMode, FixPlan, FixSpec, Op};
 
 use crate::av;

@@ -41,6 +41,9 @@ pub struct CheckOptions {
     pub jobs: usize,
     /// Timeouts, retries and redirects for URL inputs.
     pub http: HttpOptions,
+    /// Add the quality advisor's warnings (`--quality`): sharpness and exposure, measured on
+    /// the pixels of local files.
+    pub quality: bool,
 }
 
 /// Probes and checks every input (in parallel), adding pair findings when one image role and
@@ -75,9 +78,40 @@ pub fn check_input(input: &InputSpec, opts: &CheckOptions) -> InputReport {
         return check_url(input, opts);
     }
     match probe_path(Path::new(&input.input), &opts.probe) {
-        Ok(facts) => judged(input, facts, Vec::new(), opts),
+        Ok(facts) => {
+            let mut report = judged(input, facts, Vec::new(), opts);
+            if opts.quality {
+                add_quality(&mut report, Path::new(&input.input));
+            }
+            report
+        }
         Err(e) => unreadable(input, io_message(&e)),
     }
+}
+
+/// The quality advisor's warnings for a local input that is intact media in its role.
+fn add_quality(report: &mut InputReport, path: &Path) {
+    if let (Some(facts), Some(role)) = (report.media.as_ref(), report.role) {
+        let mut found = quality_findings(path, facts, role);
+        report.findings.append(&mut found);
+    }
+}
+
+/// The quality advisor's warnings for a local file in `role`. What cannot be measured (no
+/// helper for a video, a picture that does not decode, damaged media) is left unsaid: the
+/// advisor never turns into an error.
+pub(crate) fn quality_findings(path: &Path, facts: &MediaFacts, role: Role) -> Vec<crate::Finding> {
+    if !facts.is_intact() {
+        return Vec::new();
+    }
+    let found = match (role, facts.kind) {
+        (Role::Image, Kind::Image) if crate::quality::supports_image(facts.format) => {
+            crate::quality::measure_image_file(path, facts).map(|m| crate::quality::image_findings(&m))
+        }
+        (Role::Video, Kind::Video) => crate::quality::video_findings(path, crate::quality::VIDEO_FRAMES),
+        _ => return Vec::new(),
+    };
+    found.unwrap_or_default()
 }
 
 /// The report for facts judged in the input's role (or the role its content implies).

@@ -16,4 +16,6 @@ pub use crate::inspect::{CheckReport, InputReport};
 pub use crate::{ModeSpend, Spend};
 pub use fix::FixReport;
 pub use rules::{RuleReport, RulesReport};
-pub use task::{AdoptReport, CancelItem, CancelReport, ErrorReport, StatusReport, TaskReport, TasksReport};
+pub use task::{
+    AdoptReport, CancelItem, CancelReport, ErrorReport, InputWarning, StatusReport, TaskReport, TasksReport,
+};

@@ -70,6 +70,35 @@ pub struct TaskReport {
     /// Said about the endpoint's choice (a workspace id without a region means Beijing).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoint_note: Option<String>,
+    /// The pre-flight check's warnings (quality advisor included) on inputs that were sent.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<InputWarning>,
+}
+
+/// A warning about one input.
+#[derive(Debug, Clone, Serialize)]
+pub struct InputWarning {
+    /// The input as given.
+    pub input: String,
+    /// The finding.
+    #[serde(flatten)]
+    pub finding: crate::Finding,
+}
+
+impl InputWarning {
+    /// The warnings of a check report.
+    pub fn from_check(report: &CheckReport) -> Vec<InputWarning> {
+        report
+            .inputs
+            .iter()
+            .flat_map(|i| {
+                i.findings
+                    .iter()
+                    .filter(|f| !f.is_error())
+                    .map(|f| InputWarning { input: i.input.clone(), finding: f.clone() })
+            })
+            .collect()
+    }
 }
 
 impl TaskReport {

@@ -222,6 +222,22 @@ rule_table! {
     VideoCodec = "video.codec", Video, Warning, |_| "H.264 or H.265, which the service decodes".into();
     VideoExtension = "video.extension", Video, Warning, |_| "file extension matches the content".into();
     PairOrientation = "pair.orientation", Pair, Warning, |_| "image and video both portrait or both landscape".into();
+    ImageSharpness = "image.sharpness", Image, Warning, |_| format!(
+        "`--quality`: variance of the Laplacian at {} px at least {}",
+        crate::quality::WORK_SIDE,
+        crate::quality::SHARPNESS_MIN
+    );
+    ImageExposure = "image.exposure", Image, Warning, |_| {
+        "`--quality`: not mostly black or blown out (mean brightness and its spread)".into()
+    };
+    VideoSharpness = "video.sharpness", Video, Warning, |_| format!(
+        "`--quality`: median over {} sampled frames of the variance of the Laplacian at least {}",
+        crate::quality::VIDEO_FRAMES,
+        crate::quality::SHARPNESS_MIN
+    );
+    VideoExposure = "video.exposure", Video, Warning, |_| {
+        "`--quality`: the median sampled frame not mostly black or blown out".into()
+    };
     UrlPublic = "url.public", Url, Warning, |_| {
         "every host on the way (redirects too) resolves to a public address the service can reach".into()
     };

@@ -141,7 +141,8 @@ pub(super) fn check_video(f: &MediaFacts, l: &Limits) -> Vec<Finding> {
             out.push(Finding::warning(
                 RuleId::VideoFrameRate,
                 format!(
-                    "{fps} fps is low: motion below {} fps comes out jerky; use a smoother source",
+                    "{fps} fps is low: motion below {} fps comes out jerky (the service generates 25 fps in wan-pro \
+                     and 15 fps in wan-std, so a reference slower than that loses motion); use a smoother source",
                     l.video_recommended_min_fps
                 ),
                 json!(fps),

@@ -201,6 +201,8 @@ pub struct ManifestOptions {
     pub cancel_on_interrupt: bool,
     /// Prices per generated second, to turn seconds into money in the report.
     pub prices: Option<crate::Prices>,
+    /// Add the quality advisor's warnings for every input (`--quality`).
+    pub quality: bool,
 }
 
 /// Counts of a manifest run.

@@ -16,7 +16,8 @@ pub fn prepare(pairs: &[Pair], outdir: &Path, opts: &ManifestOptions, cancel: &A
 }
 
 fn prepare_pair(p: &Pair, index: usize, outdir: &Path, opts: &ManifestOptions, cancel: &AtomicBool) -> PairReport {
-    let copts = CheckOptions { limits: opts.fix.limits.clone(), jobs: 1, ..CheckOptions::default() };
+    let copts =
+        CheckOptions { limits: opts.fix.limits.clone(), jobs: 1, quality: opts.quality, ..CheckOptions::default() };
     let image = check_input(&InputSpec::new(p.image.clone(), Some(Role::Image)), &copts);
     let video = check_input(&InputSpec::new(p.video.clone(), Some(Role::Video)), &copts);
     let mut r = PairReport {
