@@ -161,6 +161,10 @@ pub enum Request {
         count: u32,
         /// Longest side of each picture returned.
         max_side: u32,
+        /// Take the keyframe at or before each time instead of decoding on to the time itself:
+        /// a few frames' decoding instead of up to a whole group of pictures per sample.
+        #[serde(default)]
+        keyframes: bool,
     },
     /// Stream-copy H.264/H.265 into a faststart MP4 or MOV (display matrix and sample entry
     /// kept), cut at `end_s` when given.
@@ -373,7 +377,17 @@ pub fn decode_ends(path: &Path) -> Result<Option<String>, AvError> {
 
 /// Decodes `count` frames spread through a video, in the helper (see [`Request::Frames`]).
 pub fn frames(path: &Path, count: u32, max_side: u32) -> Result<Vec<Picture>, AvError> {
-    match run(&Request::Frames { path: path.to_path_buf(), count, max_side }, None, None)? {
+    frames_with(path, count, max_side, false)
+}
+
+/// Like [`frames`], taking the keyframe at or before each time (fast on long groups of
+/// pictures; the pictures' times say where they are).
+pub fn keyframes(path: &Path, count: u32, max_side: u32) -> Result<Vec<Picture>, AvError> {
+    frames_with(path, count, max_side, true)
+}
+
+fn frames_with(path: &Path, count: u32, max_side: u32, keyframes: bool) -> Result<Vec<Picture>, AvError> {
+    match run(&Request::Frames { path: path.to_path_buf(), count, max_side, keyframes }, None, None)? {
         Response::Frames(p) => Ok(p),
         Response::Failed(why) => Err(AvError::Crashed(why)),
         _ => Err(AvError::Crashed("unexpected answer".into())),

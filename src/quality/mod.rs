@@ -149,7 +149,9 @@ pub fn measure_image_file(path: &Path, facts: &MediaFacts) -> Result<Measures, S
 /// The video's quality warnings from frames sampled through it: `video.sharpness` (the median
 /// frame, naming the blurriest frame's time), `video.exposure` (the median frame).
 pub fn video_findings(path: &Path, frames: u32) -> Result<Vec<Finding>, String> {
-    let pics = crate::av::frames(path, frames.max(1), WORK_SIDE).map_err(|e| e.to_string())?;
+    // The keyframe at or before each sample time: decoding on to the exact time can cost a
+    // whole group of pictures per sample (seconds on a long-GOP 1080p clip).
+    let pics = crate::av::keyframes(path, frames.max(1), WORK_SIDE).map_err(|e| e.to_string())?;
     let measured: Vec<(f64, Measures)> = pics
         .into_iter()
         .filter_map(|p| {

@@ -47,7 +47,8 @@ fn main() -> ExitCode {
             Ok(info) => Response::Probed(info),
             Err(e) => Response::Failed(e),
         },
-        Request::Frames { path, count, max_side } => match ffmpeg::frames(&path, count, max_side) {
+        Request::Frames { path, count, max_side, keyframes } => match ffmpeg::frames(&path, count, max_side, keyframes)
+        {
             Ok(p) => Response::Frames(p),
             Err(e) => Response::Failed(e),
         },

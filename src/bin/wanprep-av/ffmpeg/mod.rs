@@ -140,7 +140,7 @@ const MAX_FRAMES: u32 = 64;
 /// Decodes `count` frames spread evenly through the video (the first frame at or after each
 /// of the times (k + 0.5) / count of the duration), each scaled to at most `max_side` pixels
 /// with square pixels, in stored orientation, as RGB.
-pub fn frames(path: &Path, count: u32, max_side: u32) -> Result<Vec<wanprep::av::Picture>, String> {
+pub fn frames(path: &Path, count: u32, max_side: u32, keyframes: bool) -> Result<Vec<wanprep::av::Picture>, String> {
     init();
     let mut ictx = open_input(path)?;
     let stream = ictx.streams().best(ff::media::Type::Video).ok_or("FFmpeg finds no video stream")?;
@@ -166,7 +166,7 @@ pub fn frames(path: &Path, count: u32, max_side: u32) -> Result<Vec<wanprep::av:
             }
             while decoder.receive_frame(&mut frame).is_ok() {
                 let secs = frame.timestamp().map_or(t, |p| p as f64 * f64::from(tb));
-                if secs + 1e-3 >= t || duration <= 0.0 {
+                if secs + 1e-3 >= t || duration <= 0.0 || keyframes {
                     got = Some(secs);
                     break 'read;
                 }
