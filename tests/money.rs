@@ -275,19 +275,24 @@ fn distinct_pairs(dir: &Path, n: usize) -> PathBuf {
     m
 }
 
-fn manifest_run(stand: &Stand, dir: &Path, manifest: &Path, extra: &[&str]) -> Output {
+/// `batch --manifest MANIFEST -o DIR/out --submit --state-dir DIR/state` and `extra`, against
+/// the stand-in.
+fn manifest_command(stand: &Stand, dir: &Path, manifest: &Path, extra: &[&str]) -> Command {
     let (out, state) = (dir.join("out"), dir.join("state"));
-    let mut args = vec!["batch", "--manifest", manifest.to_str().unwrap(), "-o", out.to_str().unwrap(), "--submit"];
-    args.extend(["--poll-interval", "0.05", "--state-dir", state.to_str().unwrap()]);
-    args.extend(extra);
-    let o = Command::new(env!("CARGO_BIN_EXE_wanprep"))
-        .args(&args)
+    let mut c = Command::new(env!("CARGO_BIN_EXE_wanprep"));
+    c.args(["batch", "--manifest", manifest.to_str().unwrap(), "-o", out.to_str().unwrap(), "--submit"])
+        .args(["--state-dir", state.to_str().unwrap()])
+        .args(extra)
         .env("DASHSCOPE_API_KEY", KEY)
         .env("DASHSCOPE_BASE_URL", &stand.api_base)
         .env_remove("DASHSCOPE_WORKSPACE_ID")
-        .env_remove("DASHSCOPE_REGION")
-        .output()
-        .unwrap();
+        .env_remove("DASHSCOPE_REGION");
+    c
+}
+
+/// A manifest run polling every 0.05 s, run to its end; the key appears in none of its output.
+fn manifest_run(stand: &Stand, dir: &Path, manifest: &Path, extra: &[&str]) -> Output {
+    let o = manifest_command(stand, dir, manifest, &[&["--poll-interval", "0.05"], extra].concat()).output().unwrap();
     assert_no_key(&o);
     o
 }
@@ -353,18 +358,12 @@ fn the_manifest_dry_run_estimates_and_new_creates_again() {
 fn interrupted_manifest(stand: &Stand, dir: &Path, extra: &[&str]) -> Output {
     let m = distinct_pairs(dir, 2);
     stand.knobs().hold_pending.store(true, Ordering::SeqCst);
-    let (out, state) = (dir.join("out"), dir.join("state"));
-    let mut args = vec!["batch", "--manifest", m.to_str().unwrap(), "-o", out.to_str().unwrap(), "--submit"];
-    args.extend(["--poll-interval", "0.05", "--max-in-flight", "2", "--state-dir", state.to_str().unwrap()]);
-    args.extend(extra);
-    let child = Command::new(env!("CARGO_BIN_EXE_wanprep"))
-        .args(&args)
-        .env("DASHSCOPE_API_KEY", KEY)
-        .env("DASHSCOPE_BASE_URL", &stand.api_base)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child =
+        manifest_command(stand, dir, &m, &[&["--poll-interval", "0.05", "--max-in-flight", "2"], extra].concat())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
     wait_until("both tasks polled", Duration::from_secs(60), || stand.count("GET", "/api/v1/tasks/") >= 2);
     assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
     child.wait_with_output().unwrap()
@@ -476,24 +475,8 @@ fn a_manifest_killed_while_a_create_is_in_flight_resumes_with_one_task_per_job()
     let stand = Stand::start();
     let dir = tempfile::tempdir().unwrap();
     let m = distinct_pairs(dir.path(), 3);
-    let (out, state) = (dir.path().join("out"), dir.path().join("state"));
     stand.knobs().create_delay_ms.store(5_000, Ordering::SeqCst);
-    let args = [
-        "batch",
-        "--manifest",
-        m.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "--submit",
-        "--max-in-flight",
-        "3",
-        "--state-dir",
-        state.to_str().unwrap(),
-    ];
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wanprep"))
-        .args(args)
-        .env("DASHSCOPE_API_KEY", KEY)
-        .env("DASHSCOPE_BASE_URL", &stand.api_base)
+    let mut child = manifest_command(&stand, dir.path(), &m, &["--max-in-flight", "3"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -110,8 +110,9 @@ pub struct PollArgs {
     pub timeout: Option<f64>,
 }
 
-#[derive(Debug, Args)]
-pub struct SubmitArgs {
+/// A job: the pair and its parameters (what makes two submits the same job).
+#[derive(Debug, Args, Clone)]
+pub struct JobArgs {
     /// The character image: a local file (uploaded) or a public http(s) URL.
     #[arg(long, value_name = "I")]
     pub image: String,
@@ -127,6 +128,12 @@ pub struct SubmitArgs {
     /// Skip the service's own image check (check_image=false).
     #[arg(long)]
     pub no_check_image: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    #[command(flatten)]
+    pub job: JobArgs,
     /// Poll until the task ends and download the result.
     #[arg(long)]
     pub wait: bool,
@@ -296,21 +303,9 @@ pub struct AdoptArgs {
     /// The task to adopt.
     #[arg(value_name = "TASK_ID")]
     pub task_id: String,
-    /// The job's image, exactly as given to submit (or in the manifest, after fixing).
-    #[arg(long, value_name = "I")]
-    pub image: String,
-    /// The job's video, as given to submit.
-    #[arg(long, value_name = "V")]
-    pub video: String,
-    /// The job's mode.
-    #[arg(long, default_value = "wan-std", value_parser = ["wan-std", "wan-pro"], value_name = "MODE")]
-    pub mode: String,
-    /// The job asked for the watermark.
-    #[arg(long)]
-    pub watermark: bool,
-    /// The job skipped the service's image check.
-    #[arg(long)]
-    pub no_check_image: bool,
+    /// The job, exactly as given to submit (or in the manifest, after fixing).
+    #[command(flatten)]
+    pub job: JobArgs,
     /// Print the outcome as JSON.
     #[arg(long)]
     pub json: bool,

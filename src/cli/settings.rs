@@ -6,12 +6,12 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use wanprep::client::{ConfigOverrides, WaitOptions};
+use wanprep::client::{ConfigOverrides, Job, Mode, WaitOptions};
 use wanprep::fix::{AspectMode, FixSpec};
 use wanprep::probe::HttpOptions;
 use wanprep::Limits;
 
-use super::args::{AspectArg, CheckArgs, ColorWhen, ExtendArg, FixFlags, PollArgs, ServiceArgs};
+use super::args::{AspectArg, CheckArgs, ColorWhen, ExtendArg, FixFlags, JobArgs, PollArgs, ServiceArgs};
 
 /// `--limit NAME=VALUE` pairs over the defaults, validated together.
 pub fn limits(pairs: &[String]) -> anyhow::Result<Limits> {
@@ -123,4 +123,11 @@ pub fn shard(s: &str) -> anyhow::Result<(u32, u32)> {
 /// `--price std=P,pro=P`.
 pub fn prices(p: Option<&str>) -> anyhow::Result<Option<wanprep::Prices>> {
     p.map(|p| wanprep::Prices::parse(p).map_err(|e| anyhow::anyhow!("--price: {e}"))).transpose()
+}
+
+/// The job the flags name (the same for `submit` and `adopt`, so both reach the same journal
+/// entry).
+pub fn job(j: &JobArgs) -> anyhow::Result<Job> {
+    let mode = Mode::parse(&j.mode).ok_or_else(|| anyhow::anyhow!("--mode is wan-std or wan-pro"))?;
+    Ok(Job { watermark: j.watermark, check_image: !j.no_check_image, ..Job::new(&j.image, &j.video, mode) })
 }

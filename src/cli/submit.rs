@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use wanprep::client::{
-    self, Client, Config, Event, Job, Mode, RunError, RunOptions, RunResult, Started, SubmitError, TaskEnd, TaskStatus,
+    self, Client, Config, Event, Job, RunError, RunOptions, RunResult, Started, SubmitError, TaskEnd, TaskStatus,
     TransportError,
 };
 use wanprep::report::{InputWarning, StatusReport, TaskReport};
@@ -58,8 +58,7 @@ pub fn submit(a: SubmitArgs) -> anyhow::Result<Outcome> {
     let wait = if a.wait { Some(settings::wait_options(&a.poll, cancel, true)?) } else { None };
     // Whatever --limit loosened, nothing is sent that breaks the API's documented limits.
     let limits = settings::limits(&a.limit)?.within_api();
-    let mode = Mode::parse(&a.mode).ok_or_else(|| anyhow::anyhow!("--mode is wan-std or wan-pro"))?;
-    let job = Job { watermark: a.watermark, check_image: !a.no_check_image, ..Job::new(&a.image, &a.video, mode) };
+    let job = settings::job(&a.job)?;
     let opts = RunOptions {
         check: CheckOptions {
             probe: ProbeOptions::new(),
@@ -87,8 +86,7 @@ pub fn submit(a: SubmitArgs) -> anyhow::Result<Outcome> {
         on_event(&progress, &mut last, e)
     });
     progress.finish();
-    let outcome = finish_report_with(result, a.json, endpoint_of(&client), warnings)?;
-    Ok(outcome)
+    finish_report(result, a.json, endpoint_of(&client), warnings)
 }
 
 /// `submit --dry-run`: the pre-flight check and the billable seconds it implies; nothing is
@@ -97,7 +95,7 @@ fn dry_run(a: &SubmitArgs, job: &Job, opts: &RunOptions) -> anyhow::Result<Outco
     let prices = settings::prices(a.price.as_deref())?;
     let check = client::preflight(job, &opts.check);
     if !check.compliant {
-        return finish_report(Ok(RunResult::NotSent(Box::new(check))), a.json, (None, None));
+        return finish_report(Ok(RunResult::NotSent(Box::new(check))), a.json, (None, None), Vec::new());
     }
     let seconds = check
         .inputs
@@ -159,19 +157,11 @@ pub fn wait(a: WaitArgs) -> anyhow::Result<Outcome> {
     let mut last = None;
     let result = client.finish(&started, &opts, a.force, &mut |e| on_event(&progress, &mut last, e));
     progress.finish();
-    finish_report(result.map(RunResult::Finished), a.json, endpoint_of(&client))
+    finish_report(result.map(RunResult::Finished), a.json, endpoint_of(&client), Vec::new())
 }
 
 /// Renders what a run came to: JSON on stdout, or lines for people; and its exit code.
 fn finish_report(
-    result: Result<RunResult, RunError>,
-    json: bool,
-    endpoint: (Option<String>, Option<String>),
-) -> anyhow::Result<Outcome> {
-    finish_report_with(result, json, endpoint, Vec::new())
-}
-
-fn finish_report_with(
     result: Result<RunResult, RunError>,
     json: bool,
     (endpoint, endpoint_note): (Option<String>, Option<String>),

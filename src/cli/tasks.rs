@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use wanprep::client::{self, AdoptError, CancelOutcome, Config, ConfigOverrides, Job, Mode, TransportError};
+use wanprep::client::{self, AdoptError, CancelOutcome, Config, ConfigOverrides, TransportError};
 use wanprep::report::{AdoptReport, CancelItem, CancelReport, TasksReport};
 
 use super::args::{AdoptArgs, CancelArgs, TasksArgs};
@@ -123,8 +123,7 @@ pub fn cancel(a: CancelArgs) -> anyhow::Result<Outcome> {
 
 pub fn adopt(a: AdoptArgs) -> anyhow::Result<Outcome> {
     let mut client = open_client(&a.service)?;
-    let mode = Mode::parse(&a.mode).ok_or_else(|| anyhow::anyhow!("--mode is wan-std or wan-pro"))?;
-    let job = Job { watermark: a.watermark, check_image: !a.no_check_image, ..Job::new(&a.image, &a.video, mode) };
+    let job = settings::job(&a.job)?;
     let result = client.adopt(&job, &a.task_id);
     let outcome = match &result {
         Ok(_) => Outcome::Ok,
@@ -145,8 +144,8 @@ pub fn adopt(a: AdoptArgs) -> anyhow::Result<Outcome> {
                 "task {} ({}) adopted for {} + {}",
                 sanitize(&a.task_id),
                 sanitize(e.task_status.as_deref().unwrap_or("?")),
-                sanitize(&a.image),
-                sanitize(&a.video)
+                sanitize(&a.job.image),
+                sanitize(&a.job.video)
             );
             println!("the same submit (or manifest run) now resumes it; or: wanprep wait {}", sanitize(&a.task_id));
         }

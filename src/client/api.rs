@@ -211,6 +211,18 @@ impl TaskResponse {
         })
     }
 
+    /// Seconds of video the service generated (`usage.video_duration`, a number or a numeric
+    /// string), when it reported a usable one: what is billed.
+    pub fn video_duration(&self) -> Option<f64> {
+        let d = self.usage.as_ref()?.get("video_duration")?;
+        d.as_f64().or_else(|| d.as_str()?.trim().parse().ok()).filter(|d: &f64| d.is_finite() && *d >= 0.0)
+    }
+
+    /// `usage.video_ratio` (`standard` for wan-std, `pro` for wan-pro).
+    pub fn video_ratio(&self) -> Option<&str> {
+        self.usage.as_ref()?.get("video_ratio")?.as_str()
+    }
+
     /// The parsed status.
     pub fn status(&self) -> TaskStatus {
         TaskStatus::parse(&self.output.task_status)

@@ -246,17 +246,8 @@ impl Client {
             return Ok(done(TaskEnd::Unsuccessful(Box::new(resp))));
         }
         self.output_free(output, Some(task_id), replace_output)?;
-        let mut file = self.download(task_id, &resp, output, wait.cancel.as_deref(), on);
-        if matches!(file, Err(DownloadError::Expired)) {
-            // The link in that answer expired: a fresh query carries a freshly signed one.
-            if let Ok((fresh, _)) = self.query(task_id) {
-                file = self.download(task_id, &fresh, output, wait.cancel.as_deref(), on);
-            }
-        }
-        let file = file.map_err(|source| RunError::Download {
-            task_id: task_id.clone(),
-            output: output.clone(),
-            source: Box::new(source),
+        let file = self.download(task_id, &resp, output, wait.cancel.as_deref(), on).map_err(|source| {
+            RunError::Download { task_id: task_id.clone(), output: output.clone(), source: Box::new(source) }
         })?;
         Ok(done(TaskEnd::Downloaded { file: Box::new(file), usage: resp.usage }))
     }

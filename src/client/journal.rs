@@ -47,6 +47,13 @@ impl EntryState {
     }
 }
 
+/// The fingerprint prefix of an entry `wait` added for a task met without its job.
+const PLACEHOLDER: &str = "task:";
+
+fn is_placeholder(fingerprint: &str) -> bool {
+    fingerprint.starts_with(PLACEHOLDER)
+}
+
 /// The journal's file name in the state folder.
 pub(crate) const FILE_NAME: &str = "journal.sqlite3";
 
@@ -438,11 +445,12 @@ impl Journal {
             .map_err(|e| self.err(e))
     }
 
-    /// Which of these task ids some entry already holds.
+    /// Which of these task ids a job's entry already holds. Tasks `wait` met without a job are
+    /// not claims: such a task may be the very one an unanswered create made.
     pub fn claimed(&self, task_ids: &[&str]) -> Result<Vec<String>, JournalError> {
         let mut out = Vec::new();
         for id in task_ids {
-            if self.by_task_id(id)?.is_some() {
+            if self.by_task_id(id)?.is_some_and(|e| !is_placeholder(&e.fingerprint)) {
                 out.push(id.to_string());
             }
         }
@@ -464,7 +472,7 @@ impl Journal {
             .map_err(err)?;
         let (status, output, bytes): (Option<String>, Option<String>, Option<i64>) = match holder {
             Some((h, _)) if h == id => return Ok(true),
-            Some((h, fp)) if fp.starts_with("task:") => {
+            Some((h, fp)) if is_placeholder(&fp) => {
                 let kept = tx
                     .query_row(
                         "SELECT task_status, output_path, output_bytes FROM tasks WHERE id = ?1",
@@ -579,7 +587,7 @@ impl Journal {
             .execute(
                 "INSERT INTO tasks (fingerprint, key_tag, image, video, mode, watermark, state, task_id, created_at, updated_at)
                  VALUES (?1, ?2, '', '', '', 0, 'created', ?3, ?4, ?4)",
-                params![format!("task:{task_id}"), key_tag, task_id, t],
+                params![format!("{PLACEHOLDER}{task_id}"), key_tag, task_id, t],
             )
             .map_err(|e| self.err(e))?;
         self.by_task_id(task_id)?.ok_or_else(|| self.err(rusqlite::Error::QueryReturnedNoRows))

@@ -2,10 +2,8 @@
 //! task of a create whose answer was lost, and cancel (`POST /tasks/{id}/cancel`), which stops
 //! paying for a task still PENDING.
 
-use std::collections::BTreeMap;
-use std::time::Duration;
-
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 use super::{url_segment, ApiError, Client, TaskStatus, TransportError, MODEL};
 
@@ -149,10 +147,9 @@ impl Client {
                 Ok(CancelOutcome::Canceled)
             }
             Err(TransportError::Api { error, .. }) if error.http_status == 400 || error.http_status == 409 => {
+                // Recorded for a journal task; a task the journal does not hold stays out of it.
                 let status = self.query(task_id).ok().map(|(resp, _)| {
-                    if self.journal.by_task_id(task_id).ok().flatten().is_some() {
-                        self.record_status(task_id, &resp);
-                    }
+                    self.record_status(task_id, &resp);
                     resp.status()
                 });
                 Ok(CancelOutcome::Refused { status, error })
@@ -161,7 +158,3 @@ impl Client {
         }
     }
 }
-
-/// How long after an attempt the list is trusted to show the task it made: a task created a
-/// moment ago may not be listed yet.
-pub const LIST_SETTLE: Duration = Duration::from_secs(3);

@@ -244,12 +244,9 @@ impl Client {
     pub fn record_status(&self, task_id: &str, resp: &TaskResponse) {
         let err = resp.output.code.as_ref().map(|c| format!("{c}: {}", resp.output.message.as_deref().unwrap_or("")));
         let _ = self.journal.status(task_id, resp.status().as_str(), err.as_deref());
-        if let Some(u) = &resp.usage {
-            let duration = u.get("video_duration").and_then(|d| d.as_f64().or_else(|| d.as_str()?.parse().ok()));
-            let ratio = u.get("video_ratio").and_then(|r| r.as_str());
-            if duration.is_some() || ratio.is_some() {
-                let _ = self.journal.usage(task_id, duration.filter(|d| d.is_finite() && *d >= 0.0), ratio);
-            }
+        let (duration, ratio) = (resp.video_duration(), resp.video_ratio());
+        if duration.is_some() || ratio.is_some() {
+            let _ = self.journal.usage(task_id, duration, ratio);
         }
     }
 
@@ -267,7 +264,7 @@ impl Client {
     }
 
     /// Downloads a succeeded task's result to `out` (resuming a partial download), probes it,
-    /// and records it in the journal.
+    /// and records it in the journal. A link that expired is fetched afresh once.
     pub fn download(
         &mut self,
         task_id: &str,
@@ -276,47 +273,25 @@ impl Client {
         cancel: Option<&AtomicBool>,
         on: &mut dyn FnMut(Event<'_>),
     ) -> Result<Downloaded, DownloadError> {
-        let url = resp
-            .video_url()
-            .ok_or_else(|| DownloadError::NotVideo("the task answer has no results.video_url".into()))?;
-        let d = download::download(
-            self.transport.plain(),
-            &url,
-            out,
-            task_id,
-            cancel,
-            self.max_download,
-            |done, total| on(Event::Downloading { done, total }),
-        )?;
+        let d = fetch_result(&self.transport, self.max_download, task_id, resp, out, cancel, &mut |done, total| {
+            on(Event::Downloading { done, total })
+        })?;
         let _ = self.journal.output(task_id, &out.display().to_string(), d.bytes);
         Ok(d)
     }
 
     /// Downloads several succeeded tasks' results at once (`parallel` at a time), each as
-    /// [`Client::download`] does; a link that expired is fetched afresh once. Results come back
-    /// in the order of `items` (task id, its answer, the output).
+    /// [`Client::download`] does. Results come back in the order of `items` (task id, its
+    /// answer, the output).
     pub fn download_many(
         &mut self,
         items: &[(String, TaskResponse, PathBuf)],
         parallel: usize,
         cancel: Option<&AtomicBool>,
     ) -> Vec<Result<Downloaded, DownloadError>> {
-        let (plain, max, transport) = (self.transport.plain().clone(), self.max_download, &self.transport);
+        let (transport, max) = (&self.transport, self.max_download);
         let results = crate::pool::map(items, parallel, |_, _, (task_id, resp, out)| {
-            let fetch = |resp: &TaskResponse| {
-                let url = resp
-                    .video_url()
-                    .ok_or_else(|| DownloadError::NotVideo("the task answer has no results.video_url".into()))?;
-                download::download(&plain, &url, out, task_id, cancel, max, |_, _| {})
-            };
-            match fetch(resp) {
-                // The link in that answer expired: a fresh query carries a freshly signed one.
-                Err(DownloadError::Expired) => match query_task(transport, task_id) {
-                    Ok((fresh, _)) => fetch(&fresh),
-                    Err(_) => Err(DownloadError::Expired),
-                },
-                other => other,
-            }
+            fetch_result(transport, max, task_id, resp, out, cancel, &mut |_, _| {})
         });
         for ((task_id, _, out), r) in items.iter().zip(&results) {
             if let Ok(d) = r {
@@ -329,6 +304,34 @@ impl Client {
     /// Records the output path a task's result is meant for (before it is downloaded).
     pub fn plan_output(&self, task_id: &str, out: &Path) -> Result<(), JournalError> {
         self.journal.output(task_id, &out.display().to_string(), 0)
+    }
+}
+
+/// Downloads a succeeded task's result to `out` with the credential-free client (see
+/// [`download::download`]). A link that answers 403 has expired: a fresh query of the task
+/// carries a freshly signed one, which is tried once.
+#[allow(clippy::too_many_arguments)]
+fn fetch_result(
+    transport: &Transport,
+    max_bytes: u64,
+    task_id: &str,
+    resp: &TaskResponse,
+    out: &Path,
+    cancel: Option<&AtomicBool>,
+    progress: &mut dyn FnMut(u64, Option<u64>),
+) -> Result<Downloaded, DownloadError> {
+    let mut fetch = |resp: &TaskResponse| {
+        let url = resp
+            .video_url()
+            .ok_or_else(|| DownloadError::NotVideo("the task answer has no results.video_url".into()))?;
+        download::download(transport.plain(), &url, out, task_id, cancel, max_bytes, &mut *progress)
+    };
+    match fetch(resp) {
+        Err(DownloadError::Expired) => match query_task(transport, task_id) {
+            Ok((fresh, _)) => fetch(&fresh),
+            Err(_) => Err(DownloadError::Expired),
+        },
+        other => other,
     }
 }
 

@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use super::journal::{self, Entry, EntryState};
-use super::manage::{ListedTask, LIST_SETTLE};
+use super::manage::ListedTask;
 use super::{Client, Event, Job, SubmitError, TaskStatus, TransportError};
 
 /// How far this machine's clock may differ from the service's when matching an attempt's
@@ -17,6 +17,9 @@ pub const CLOCK_SKEW: Duration = Duration::from_secs(120);
 /// The longest one create request can take (connect and answer timeouts, with a margin): a
 /// sending entry of another host older than this has no live sender.
 pub(crate) const CREATE_LEASE: Duration = Duration::from_secs(90);
+/// How long after an attempt the list is trusted to show the task it made: a task created a
+/// moment ago may not be listed yet.
+const LIST_SETTLE: Duration = Duration::from_secs(3);
 /// The longest a run waits for another run's create of the same job.
 const MAX_WAIT_FOR_OTHER: Duration = Duration::from_secs(600);
 
@@ -74,13 +77,6 @@ impl Client {
             .map_err(|err| SubmitError::Uncertain { entry: Box::new(e.clone()), lookup: Some(err.to_string()) })?;
         let ids: Vec<&str> = listed.iter().map(|t| t.task_id.as_str()).collect();
         let claimed = self.journal.claimed(&ids)?;
-        // Tasks `wait` met without a job are not claims: they may be this very create.
-        let claimed: Vec<String> = claimed
-            .into_iter()
-            .filter(|id| {
-                self.journal.by_task_id(id).ok().flatten().is_some_and(|h| !h.fingerprint.starts_with("task:"))
-            })
-            .collect();
         let free: Vec<ListedTask> = listed.into_iter().filter(|t| !claimed.contains(&t.task_id)).collect();
         let window = format!("{} and {} UTC", crate::dates::utc(from), crate::dates::utc(to));
         match free.as_slice() {

@@ -120,11 +120,7 @@ pub fn submit_all(
                         let r = &mut reports[i];
                         if status == TaskStatus::Succeeded {
                             let out = outdir.join(r.output.clone().unwrap_or_else(|| format!("{id}.mp4").into()));
-                            r.generated_seconds = resp
-                                .usage
-                                .as_ref()
-                                .and_then(|u| u.get("video_duration")?.as_f64())
-                                .filter(|d| d.is_finite() && *d >= 0.0);
+                            r.generated_seconds = resp.video_duration();
                             downloads.push((id.clone(), (*resp).clone(), out));
                             downloads_for.push(i);
                             continue;
