@@ -408,12 +408,84 @@ def fidelity():
     open(os.path.join(VID, "mj2_320x240.mj2"), "wb").write(signature + ftyp + bytes(body))
 
 
+SKIMAGE = "scikit-image==0.26.0"
+
+
+def people():
+    """Public-domain photographs from scikit-image's wheel (PyPI): NASA's astronaut portrait
+    (Eileen Collins) for the face detector and the framing tests, and the cat Chelsea for a
+    character without a human face. The wheel is fetched with pip (or named by SKIMAGE_WHEEL)."""
+    import glob
+    import tempfile
+    import zipfile
+    wheel = os.environ.get("SKIMAGE_WHEEL")
+    tmp = tempfile.mkdtemp()
+    if not wheel:
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q",
+                        "--python-version", "3.11", "--platform", "manylinux_2_28_x86_64", SKIMAGE, "-d", tmp],
+                       check=True)
+        wheel = glob.glob(os.path.join(tmp, "scikit_image-*.whl"))[0]
+    out = os.path.join(ROOT, "people")
+    os.makedirs(out, exist_ok=True)
+    with zipfile.ZipFile(wheel) as z:
+        for name, size, quality in [("astronaut", (512, 512), 90), ("chelsea", (451, 300), 85)]:
+            z.extract(f"skimage/data/{name}.png", tmp)
+            im = Image.open(os.path.join(tmp, "skimage", "data", f"{name}.png")).convert("RGB")
+            im = im.resize(size, Image.LANCZOS) if im.size != size else im
+            im.save(os.path.join(out, f"{name}.jpg"), quality=quality, optimize=True)
+
+
+def framing_picture():
+    """docs/framing-before-after.jpg for the README: a character image framed far tighter than
+    its reference video, the video's frame, and the image after `wanprep fix --match-framing`.
+    Needs a release build (cargo build --release) and fixtures/people (the `people` step)."""
+    import tempfile
+    tmp = tempfile.mkdtemp()
+    photo = os.path.join(ROOT, "people", "astronaut.jpg")
+    image, video, fixed = (os.path.join(tmp, n) for n in ("image.jpg", "video.mp4", "fixed.jpg"))
+    ff = ["ffmpeg", "-nostdin", "-loglevel", "error", "-y"]
+    subprocess.run(ff + ["-f", "lavfi", "-i", "gradients=s=800x1000:seed=2", "-i", photo, "-filter_complex",
+                         "[1]scale=700:700[p];[0][p]overlay=50:200", "-frames:v", "1", image], check=True)
+    subprocess.run(ff + ["-f", "lavfi", "-i", "gradients=s=720x1280:d=2:r=25:speed=0.02:seed=1", "-i", photo,
+                         "-filter_complex", "[1]scale=300:300[p];[0][p]overlay=x='200+20*sin(3*t)':y=500,format=yuv420p",
+                         "-c:v", "libx264", "-preset", "ultrafast", video], check=True)
+    wanprep = os.path.join(ROOT, "..", "target", "release", "wanprep")
+    subprocess.run([wanprep, "fix", image, "--match-framing", video, "-o", fixed], check=True)
+    frame = os.path.join(tmp, "frame.png")
+    subprocess.run(ff + ["-ss", "1", "-i", video, "-frames:v", "1", frame], check=True)
+    height = 360
+    tiles = []
+    for path, label in [(image, "image (before)"), (frame, "video frame"), (fixed, "image after --match-framing")]:
+        im = Image.open(path).convert("RGB")
+        im = im.resize((round(im.width * height / im.height), height), Image.LANCZOS)
+        canvas = Image.new("RGB", (im.width, height + 24), "white")
+        canvas.paste(im, (0, 24))
+        ImageDraw.Draw(canvas).text((6, 6), label, fill="black")
+        tiles.append(canvas)
+    gap = 12
+    out = Image.new("RGB", (sum(t.width for t in tiles) + gap * (len(tiles) - 1), height + 24), "white")
+    x = 0
+    for t in tiles:
+        out.paste(t, (x, 0))
+        x += t.width + gap
+    docs = os.path.join(ROOT, "..", "docs")
+    os.makedirs(docs, exist_ok=True)
+    out.save(os.path.join(docs, "framing-before-after.jpg"), quality=85, optimize=True)
+
+
 if __name__ == "__main__":
-    # `fidelity` alone adds the issue-10 fixtures without re-encoding the others.
-    if sys.argv[1:] != ["fidelity"]:
+    if sys.argv[1:] == ["framing-picture"]:
+        framing_picture()
+        sys.exit(0)
+    # `fidelity` (or `people`) alone adds those fixtures without re-encoding the others.
+    if sys.argv[1:] == ["people"]:
+        people()
+    elif sys.argv[1:] != ["fidelity"]:
         images()
         videos()
         other()
-    fidelity()
+        people()
+    if sys.argv[1:] != ["people"]:
+        fidelity()
     total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(ROOT) for f in fs)
     print(f"fixtures: {total / 1e6:.2f} MB", file=sys.stderr)

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 pub const HELPER: &str = "wanprep-av";
 
 /// The protocol version; raised whenever a request or response changes shape or meaning.
-pub const PROTOCOL: u32 = 2;
+pub const PROTOCOL: u32 = 3;
 
 /// A request or response with the protocol version it was written for.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -134,8 +134,48 @@ pub struct Picture {
     pub height: u32,
     /// Seconds from the start of the video.
     pub time_s: f64,
-    /// `width * height * 3` bytes.
+    /// `width * height * 3` bytes (base64 in the protocol's JSON: a third of the size of a
+    /// list of numbers).
+    #[serde(with = "base64_bytes")]
     pub rgb: Vec<u8>,
+}
+
+mod base64_bytes {
+    use base64::Engine;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(v))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD.decode(text.as_bytes()).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Shot changes found in a video ([`Request::Cuts`]).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct CutScan {
+    /// Each cut: the time of the first frame of the new shot, and how different the frames on
+    /// either side are (histogram distance, 0–1).
+    pub cuts: Vec<Cut>,
+    /// Keyframes compared.
+    pub keyframes: u32,
+    /// Frames decoded to place the cuts exactly.
+    pub frames_decoded: u32,
+    /// Changes between keyframes not placed to the frame because the decoding budget ran out:
+    /// each is (start, end) of the span where the cut is.
+    pub unplaced: Vec<[f64; 2]>,
+}
+
+/// One shot change.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Cut {
+    /// Seconds from the start of the video: the first frame of the new shot.
+    pub time_s: f64,
+    /// Histogram distance between the frames on either side (0 = same, 1 = disjoint).
+    pub distance: f64,
 }
 
 /// One job for the helper.
@@ -165,6 +205,16 @@ pub enum Request {
         /// a few frames' decoding instead of up to a whole group of pictures per sample.
         #[serde(default)]
         keyframes: bool,
+    },
+    /// Find shot changes: compare the keyframes' colour histograms, then decode only the
+    /// spans between keyframes that differ to place each cut on its frame.
+    Cuts {
+        /// The video.
+        path: PathBuf,
+        /// Histogram distance (0–1) between consecutive frames that counts as a cut.
+        threshold: f64,
+        /// Most frames decoded to place cuts (a bound on the time taken).
+        max_frames: u32,
     },
     /// Stream-copy H.264/H.265 into a faststart MP4 or MOV (display matrix and sample entry
     /// kept), cut at `end_s` when given.
@@ -207,6 +257,8 @@ pub enum Response {
     Probed(StreamInfo),
     /// The pictures of a [`Request::Frames`].
     Frames(Vec<Picture>),
+    /// The shot changes of a [`Request::Cuts`].
+    Cuts(CutScan),
     /// Remuxed or re-encoded.
     Written(Remuxed),
     /// FFmpeg refused or failed, with a reason for people.
@@ -389,6 +441,15 @@ pub fn keyframes(path: &Path, count: u32, max_side: u32) -> Result<Vec<Picture>,
 fn frames_with(path: &Path, count: u32, max_side: u32, keyframes: bool) -> Result<Vec<Picture>, AvError> {
     match run(&Request::Frames { path: path.to_path_buf(), count, max_side, keyframes }, None, None)? {
         Response::Frames(p) => Ok(p),
+        Response::Failed(why) => Err(AvError::Crashed(why)),
+        _ => Err(AvError::Crashed("unexpected answer".into())),
+    }
+}
+
+/// Finds the shot changes in a video, in the helper (see [`Request::Cuts`]).
+pub fn cuts(path: &Path, threshold: f64, max_frames: u32) -> Result<CutScan, AvError> {
+    match run(&Request::Cuts { path: path.to_path_buf(), threshold, max_frames }, None, None)? {
+        Response::Cuts(scan) => Ok(scan),
         Response::Failed(why) => Err(AvError::Crashed(why)),
         _ => Err(AvError::Crashed("unexpected answer".into())),
     }

@@ -45,6 +45,7 @@ pub mod quality;
 pub mod report;
 mod retry;
 pub mod rules;
+pub mod shellword;
 mod spend;
 
 pub use inspect::{check_input, check_inputs, CheckOptions, InputSpec};

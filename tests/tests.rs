@@ -15,6 +15,7 @@ mod large_files;
 mod money;
 mod probe_fixtures;
 mod quality;
+mod quality_framing;
 mod remote;
 mod reports;
 mod rules_boundaries;

@@ -336,6 +336,10 @@ pub struct FixArgs {
     pub start: Option<f64>,
     #[arg(long, value_name = "S", help = duration_help())]
     pub duration: Option<f64>,
+    /// Image: pad or crop it so the character (found by its face) fills the share of the frame
+    /// it fills in VIDEO, placed where the video has it.
+    #[arg(long, value_name = "VIDEO")]
+    pub match_framing: Option<PathBuf>,
     #[command(flatten)]
     pub fix: FixFlags,
 }

@@ -254,13 +254,9 @@ fn run_pairs(
     })
 }
 
-/// A word as the shell reads it: quoted unless it is plain.
+/// A word as the shell reads it, safe to print on a terminal.
 fn shell_word(s: &str) -> String {
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./:=@%+,".contains(&b)) {
-        sanitize(s)
-    } else {
-        format!("'{}'", sanitize(&s.replace('\'', "'\\''")))
-    }
+    sanitize(&wanprep::shellword::quote(s))
 }
 
 fn print_pairs(r: &ManifestReport, dry_run: bool) -> anyhow::Result<()> {

@@ -33,6 +33,12 @@ pub fn fix(a: FixArgs) -> anyhow::Result<Outcome> {
         Ok(f) => f,
         Err(e) => return fail(&e),
     };
+    if let Some(video) = &a.match_framing {
+        spec.match_framing = match wanprep::fix::framing_match(&a.input, video) {
+            Ok(m) => Some(m),
+            Err(e) => return fail(&e),
+        };
+    }
     if a.dry_run {
         let plan = match wanprep::fix::prepare(&a.input, &a.output, None, &spec) {
             Ok(p) => p.plan,

@@ -106,6 +106,7 @@ fn render_finding(out: &mut impl Write, f: &Finding, st: &Style) -> io::Result<(
     let (label, rule) = match f.severity {
         Severity::Error => (st.red("error"), st.red(f.rule.as_str())),
         Severity::Warning => (st.yellow("warn "), st.yellow(f.rule.as_str())),
+        Severity::Note => (st.dim("note "), st.dim(f.rule.as_str())),
     };
     let fix = if f.fixable { st.dim(" [fixable]") } else { String::new() };
     writeln!(out, "     {label} {rule}: {}{fix}", sanitize(&f.message))
@@ -155,10 +156,7 @@ fn human_size(n: u64) -> String {
 pub fn rules(out: &mut impl Write, limits: &Limits) -> io::Result<()> {
     writeln!(out, "Rules (errors make an input non-compliant; warnings never do):")?;
     for r in RuleId::ALL {
-        let sev = match r.severity() {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        };
+        let sev = r.severity().as_str();
         writeln!(out, "  {:<20} {:<8} {}", r.as_str(), sev, r.requirement(limits))?;
     }
     writeln!(out, "\nLimits (override with --limit NAME=VALUE):")?;

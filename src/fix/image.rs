@@ -162,6 +162,27 @@ pub(crate) fn run(
                     offset + kept
                 ));
             }
+            Op::Reframe { from, to, at, face } => {
+                let transparent = keeps_alpha && img.color().has_alpha() && spec.pad_color.is_none();
+                img = pad_at(&img, to[0], to[1], at, spec.pad_color, transparent);
+                let how = if to[0] > from[0] { "padded" } else { "cropped" };
+                changes.push(format!(
+                    "{how} {}x{} -> {}x{} to match the video's framing: the face goes from {:.1} % to {:.1} % of \
+                     the height{}",
+                    from[0],
+                    from[1],
+                    to[0],
+                    to[1],
+                    face[0] * 100.0,
+                    face[1] * 100.0,
+                    match spec.match_framing.and_then(|m| m.video.face_height) {
+                        Some(v) if (v - face[1]).abs() > 0.005 => {
+                            format!(" (the video: {:.1} %; as far as the size limits allow)", v * 100.0)
+                        }
+                        _ => " (as in the video)".to_string(),
+                    }
+                ));
+            }
             Op::Scale { from, to } => {
                 img = resize(&img, to[0], to[1])?;
                 changes.push(format!("scaled {}x{} -> {}x{}", from[0], from[1], to[0], to[1]));
@@ -323,11 +344,30 @@ fn edge_color(img: &DynamicImage) -> [u8; 3] {
 /// picture's edges, or fully transparent (`transparent`, for a picture with alpha kept in the
 /// output).
 fn pad(img: &DynamicImage, w: u32, h: u32, color: Option<[u8; 3]>, transparent: bool) -> DynamicImage {
+    let (iw, ih) = img.dimensions();
+    let at = [i64::from(w.saturating_sub(iw) / 2), i64::from(h.saturating_sub(ih) / 2)];
+    pad_at(img, w, h, &at, color, transparent)
+}
+
+/// `img` on a `w`×`h` canvas with its top-left corner at `at` (negative: cut off); bars in
+/// `color` (default: the picture's edge colour), or transparent.
+fn pad_at(
+    img: &DynamicImage,
+    w: u32,
+    h: u32,
+    at: &[i64; 2],
+    color: Option<[u8; 3]>,
+    transparent: bool,
+) -> DynamicImage {
+    let (iw, ih) = img.dimensions();
+    if at[0] <= 0 && at[1] <= 0 && i64::from(iw) + at[0] >= i64::from(w) && i64::from(ih) + at[1] >= i64::from(h) {
+        // Inside the picture: a plain crop, no canvas.
+        return img.crop_imm((-at[0]) as u32, (-at[1]) as u32, w, h);
+    }
     let [r, g, b] = color.unwrap_or_else(|| edge_color(img));
     let alpha = if transparent { 0 } else { 255 };
     let mut canvas = RgbaImage::from_pixel(w, h, Rgba([r, g, b, alpha]));
-    let (iw, ih) = img.dimensions();
-    image::imageops::overlay(&mut canvas, &img.to_rgba8(), i64::from((w - iw) / 2), i64::from((h - ih) / 2));
+    image::imageops::overlay(&mut canvas, &img.to_rgba8(), at[0], at[1]);
     if img.color().has_alpha() {
         DynamicImage::ImageRgba8(canvas)
     } else if matches!(img, DynamicImage::ImageLuma8(_) | DynamicImage::ImageLuma16(_)) && r == g && g == b {

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 pub use image::{decode_for_quality, fix_memory_estimate, DEFAULT_MAX_DECODE_BYTES};
-pub use plan::{plan, Anchor, AspectMode, FixPlan, FixSpec, Op};
+pub use plan::{plan, Anchor, AspectMode, FixPlan, FixSpec, FramingMatch, Op};
 
 use crate::av;
 use crate::probe::{probe, Format, Kind, MediaFacts};
@@ -156,6 +156,42 @@ pub fn prepare(input: &Path, output: &Path, role: Option<Role>, spec: &FixSpec) 
     }
     let role = role.unwrap_or_else(|| Role::for_facts(&facts));
     Ok(Planned::new(input, facts, role, &spec))
+}
+
+/// Finds the character's face in `image` and in frames sampled from `video`, for
+/// [`FixSpec::match_framing`]: an error (unfixable) when either has no face the detector finds,
+/// or when the inputs are not an image and a video.
+pub fn framing_match(image: &Path, video: &Path) -> Result<FramingMatch, FixError> {
+    let facts = |p: &Path, kind: Kind| -> Result<crate::probe::MediaFacts, FixError> {
+        let f = probe(p).map_err(|e| FixError::io(p.display().to_string(), e))?;
+        if f.kind != kind || !f.is_intact() {
+            let what = if kind == Kind::Image { "an intact image" } else { "an intact video" };
+            return Err(FixError::Unfixable(format!("--match-framing needs {what}: {} is not", p.display())));
+        }
+        Ok(f)
+    };
+    let (ifacts, vfacts) = (facts(image, Kind::Image)?, facts(video, Kind::Video)?);
+    if !crate::quality::supports_image(ifacts.format) {
+        return Err(FixError::Unfixable(format!("{} cannot be decoded here", ifacts.format.name())));
+    }
+    let (_, im) = crate::quality::measure_image_file(image, &ifacts).map_err(FixError::Unfixable)?;
+    let vm = crate::quality::video_framing(video, &vfacts).map_err(|e| {
+        if crate::av::helper_path().is_none() {
+            setup_error(av::AvError::Missing)
+        } else {
+            FixError::Unfixable(format!("cannot sample the video's frames: {e}"))
+        }
+    })?;
+    let missing = match (im.face_height, vm.face_height) {
+        (Some(_), Some(_)) => return Ok(FramingMatch { image: im, video: vm }),
+        (None, None) => "the image or the video",
+        (None, _) => "the image",
+        _ => "the video",
+    };
+    Err(FixError::Unfixable(format!(
+        "no human face found in {missing}: --match-framing measures the character by its face (a person facing the \
+         camera)"
+    )))
 }
 
 /// Fixes `input` into `output` (see the module docs). `role` defaults to what the content is.

@@ -82,6 +82,18 @@ pub struct FixSpec {
     /// The most memory one image fix may take (decided from the header, before decoding);
     /// `None` = 1 GiB.
     pub max_decode_bytes: Option<u64>,
+    /// Image: pad or crop so the character fills the share of the frame it fills in a video
+    /// (`--match-framing VIDEO`; see [`framing_match`](super::framing_match)).
+    pub match_framing: Option<FramingMatch>,
+}
+
+/// Where the character is in the image and in the video whose framing it should take.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FramingMatch {
+    /// The image's face height share and centre (displayed orientation).
+    pub image: crate::quality::Framing,
+    /// The video's.
+    pub video: crate::quality::Framing,
 }
 
 /// One operation of a plan, in the order it runs.
@@ -118,6 +130,19 @@ pub enum Op {
         to: [u32; 2],
         /// Where the kept part sits (`auto`: decided from the picture).
         anchor: Anchor,
+    },
+    /// Place the picture (`from`) on a `to` canvas with its top-left corner at `at` (negative:
+    /// the picture is cropped; bars fill what it does not cover) so the character takes the
+    /// video's share of the frame (`--match-framing`).
+    Reframe {
+        /// Size before.
+        from: [u32; 2],
+        /// Size after.
+        to: [u32; 2],
+        /// Where the picture's top-left corner lands on the canvas.
+        at: [i64; 2],
+        /// Face height share before, and the share aimed at (the video's).
+        face: [f64; 2],
     },
     /// Resample (Lanczos3).
     Scale {
@@ -402,7 +427,7 @@ fn plan_image(facts: &MediaFacts, spec: &FixSpec, has_errors: bool) -> FixPlan {
         // GIF is palette art, TIFF may hold alpha: lossless PNG keeps both.
         _ => Format::Png,
     });
-    if !has_errors && format == facts.format {
+    if !has_errors && format == facts.format && spec.match_framing.is_none() {
         return FixPlan { kind, ops: vec![Op::Copy], unfixable: None };
     }
     if !decodable(facts.format) {
@@ -420,6 +445,18 @@ fn plan_image(facts: &MediaFacts, spec: &FixSpec, has_errors: bool) -> FixPlan {
         }
     }
     let l = &spec.limits;
+    if let Some(m) = &spec.match_framing {
+        if let Some((scale, reframe)) = reframing(cw, ch, m, l.image_min_side, l.image_max_side) {
+            if let Some(to) = scale {
+                ops.push(Op::Scale { from: [cw, ch], to });
+                [cw, ch] = to;
+            }
+            if let Op::Reframe { to, .. } = reframe {
+                [cw, ch] = to;
+            }
+            ops.push(reframe);
+        }
+    }
     let geometry = fit(cw, ch, l.image_min_side, l.image_max_side, l.max_aspect, spec.aspect, false);
     if geometry.canvas != [cw, ch] {
         let op = match spec.aspect {
@@ -433,4 +470,41 @@ fn plan_image(facts: &MediaFacts, spec: &FixSpec, has_errors: bool) -> FixPlan {
     }
     ops.push(Op::Encode { format, max_bytes: l.image_max_bytes });
     FixPlan { kind, ops, unfixable: None }
+}
+
+/// The scale (when the canvas would pass `max_side`) and the reframe that give the image's
+/// character the video's share of the frame height, its face placed where the video has it as
+/// far as the picture allows (padding keeps the whole picture; cropping stays inside it). The
+/// picture keeps its aspect ratio. `None` when the framings already agree within 2 %.
+fn reframing(w: u32, h: u32, m: &FramingMatch, min_side: u32, max_side: u32) -> Option<(Option<[u32; 2]>, Op)> {
+    let (fi, fv) = (m.image.face_height?, m.video.face_height?);
+    let (ci, cv) = (m.image.face_center?, m.video.face_center?);
+    if !(fi > 0.0 && fv > 0.0 && fi.is_finite() && fv.is_finite()) {
+        return None;
+    }
+    // The canvas is k times the picture: the face's share of the height divides by k.
+    let mut k = fi / fv;
+    if (k - 1.0).abs() < 0.02 {
+        return None;
+    }
+    // A crop may not go below the smallest side the service takes.
+    k = k.max(f64::from(min_side) / f64::from(w.min(h)));
+    let (mut pw, mut ph) = (f64::from(w), f64::from(h));
+    let mut scale = None;
+    if pw.max(ph) * k > f64::from(max_side) {
+        // Shrink the picture first so the padded canvas fits: the shares are the same.
+        let s = f64::from(max_side) / (pw.max(ph) * k);
+        let to = [((pw * s).round() as u32).max(1), ((ph * s).round() as u32).max(1)];
+        scale = Some(to);
+        (pw, ph) = (f64::from(to[0]), f64::from(to[1]));
+    }
+    let (nw, nh) = ((pw * k).round().max(1.0), (ph * k).round().max(1.0));
+    let place = |canvas: f64, side: f64, face_at: f64, wanted: f64| -> i64 {
+        let ideal = wanted * canvas - face_at * side;
+        let (lo, hi) = if canvas >= side { (0.0, canvas - side) } else { (canvas - side, 0.0) };
+        ideal.clamp(lo, hi).round() as i64
+    };
+    let at = [place(nw, pw, ci[0], cv[0]), place(nh, ph, ci[1], cv[1])];
+    let reframe = Op::Reframe { from: [pw as u32, ph as u32], to: [nw as u32, nh as u32], at, face: [fi, fi / k] };
+    Some((scale, reframe))
 }

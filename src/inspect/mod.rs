@@ -11,6 +11,7 @@ use crate::probe::{
     ProbeOptions,
 };
 
+use crate::quality::Framing;
 use crate::rules::{check, check_remote, check_url_syntax, is_compliant, pair_findings, unreachable, Limits, Role};
 pub use report::{CheckReport, InputReport};
 
@@ -65,6 +66,9 @@ pub fn check_inputs(inputs: &[InputSpec], opts: &CheckOptions) -> CheckReport {
     if let (Some(i), Some(v)) = (image, video) {
         if let (Some(im), Some(vm)) = (&reports[i].media, &reports[v].media) {
             pair = pair_findings(im, vm);
+            if let (Some(fi), Some(fv)) = (&reports[i].framing, &reports[v].framing) {
+                pair.extend(crate::quality::pair_framing(fi, fv, &inputs[i].input, &inputs[v].input));
+            }
             reports[v].findings.extend(pair.iter().cloned());
         }
     }
@@ -92,26 +96,32 @@ pub fn check_input(input: &InputSpec, opts: &CheckOptions) -> InputReport {
 /// The quality advisor's warnings for a local input that is intact media in its role.
 fn add_quality(report: &mut InputReport, path: &Path) {
     if let (Some(facts), Some(role)) = (report.media.as_ref(), report.role) {
-        let mut found = quality_findings(path, facts, role);
+        let (mut found, framing) = quality(path, facts, role);
         report.findings.append(&mut found);
+        report.framing = framing;
     }
 }
 
-/// The quality advisor's warnings for a local file in `role`. What cannot be measured (no
-/// helper for a video, a picture that does not decode, damaged media) is left unsaid: the
-/// advisor never turns into an error.
-pub(crate) fn quality_findings(path: &Path, facts: &MediaFacts, role: Role) -> Vec<crate::Finding> {
+/// The quality advisor's warnings for a local file in `role`, and where the character is in it.
+/// What cannot be measured (no helper for a video, a picture that does not decode, damaged
+/// media) is left unsaid: the advisor never turns into an error.
+pub(crate) fn quality(path: &Path, facts: &MediaFacts, role: Role) -> (Vec<crate::Finding>, Option<Framing>) {
     if !facts.is_intact() {
-        return Vec::new();
+        return (Vec::new(), None);
     }
     let found = match (role, facts.kind) {
         (Role::Image, Kind::Image) if crate::quality::supports_image(facts.format) => {
-            crate::quality::measure_image_file(path, facts).map(|m| crate::quality::image_findings(&m))
+            crate::quality::measure_image_file(path, facts).map(|(m, f)| (crate::quality::image_findings(&m), f))
         }
-        (Role::Video, Kind::Video) => crate::quality::video_findings(path, crate::quality::VIDEO_FRAMES),
-        _ => return Vec::new(),
+        (Role::Video, Kind::Video) => crate::quality::video_findings(path, facts, crate::quality::VIDEO_FRAMES),
+        _ => return (Vec::new(), None),
     };
-    found.unwrap_or_default()
+    found.map_or((Vec::new(), None), |(f, framing)| (f, Some(framing)))
+}
+
+/// [`quality`]'s warnings alone.
+pub(crate) fn quality_findings(path: &Path, facts: &MediaFacts, role: Role) -> Vec<crate::Finding> {
+    quality(path, facts, role).0
 }
 
 /// The report for facts judged in the input's role (or the role its content implies).
@@ -129,6 +139,7 @@ fn judged(input: &InputSpec, facts: MediaFacts, mut findings: Vec<crate::Finding
         error: None,
         bytes_fetched: None,
         remote: None,
+        framing: None,
     }
 }
 
@@ -143,6 +154,7 @@ fn unreadable(input: &InputSpec, error: String) -> InputReport {
         error: Some(error),
         bytes_fetched: None,
         remote: None,
+        framing: None,
     }
 }
 
@@ -158,6 +170,7 @@ fn without_media(input: &InputSpec, findings: Vec<crate::Finding>, remote: Optio
         error: None,
         bytes_fetched: remote.as_ref().map(|r| r.bytes_fetched),
         remote,
+        framing: None,
     }
 }
 

@@ -45,6 +45,9 @@ pub struct InputReport {
     /// For a URL: what the HTTP exchange showed (final URL, status, range support…).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remote: Option<RemoteFacts>,
+    /// With `--quality`: where the character's face is (see `pair.framing`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub framing: Option<crate::quality::Framing>,
 }
 
 impl InputReport {

@@ -59,10 +59,24 @@ impl Role {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    /// Information (e.g. the quality advisor could not compare something): never makes an
+    /// input non-compliant and asks for nothing.
+    Note,
     /// Advice: never makes an input non-compliant.
     Warning,
     /// The service would reject the input.
     Error,
+}
+
+impl Severity {
+    /// The name in reports and JSON: `note`, `warning`, `error`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Note => "note",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
 }
 
 /// One thing the rules found about one input.
@@ -90,6 +104,10 @@ impl Finding {
 
     pub(crate) fn warning(rule: RuleId, message: String, actual: Value, limit: Value) -> Self {
         Finding { rule, severity: Severity::Warning, message, actual, limit, fixable: false }
+    }
+
+    pub(crate) fn note(rule: RuleId, message: String) -> Self {
+        Finding { rule, severity: Severity::Note, message, actual: Value::Null, limit: Value::Null, fixable: false }
     }
 
     /// Whether this finding makes the input non-compliant.
@@ -238,6 +256,15 @@ rule_table! {
     VideoExposure = "video.exposure", Video, Warning, |_| {
         "`--quality`: the median sampled frame not mostly black or blown out".into()
     };
+    VideoSceneCut = "video.scene_cut", Video, Warning, |_| format!(
+        "`--quality`: one shot (no jump of the colour histogram of {} or more between frames)",
+        crate::quality::CUT_THRESHOLD
+    );
+    PairFraming = "pair.framing", Pair, Warning, |_| format!(
+        "`--quality`: the face fills a similar share of the frame height in the image and the video (within {}×; \
+         a note when no face is found)",
+        crate::quality::FRAMING_RATIO
+    );
     UrlPublic = "url.public", Url, Warning, |_| {
         "every host on the way (redirects too) resolves to a public address the service can reach".into()
     };
@@ -280,10 +307,7 @@ impl std::str::FromStr for RuleId {
 pub fn markdown_table(l: &Limits) -> String {
     let mut out = String::from("| rule | applies to | severity | requirement |\n|---|---|---|---|\n");
     for r in RuleId::ALL {
-        let sev = match r.severity() {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        };
+        let sev = r.severity().as_str();
         out.push_str(&format!("| `{}` | {} | {sev} | {} |\n", r, r.applies_to().as_str(), r.requirement(l)));
     }
     out

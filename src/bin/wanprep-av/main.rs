@@ -39,7 +39,7 @@ fn main() -> ExitCode {
         }
     };
     watch_parent(match &req {
-        Request::DecodeEnds { .. } | Request::Probe { .. } | Request::Frames { .. } => None,
+        Request::DecodeEnds { .. } | Request::Probe { .. } | Request::Frames { .. } | Request::Cuts { .. } => None,
         Request::Remux { output, .. } | Request::Reencode { output, .. } => Some(output.clone()),
     });
     let answer = match req {
@@ -50,6 +50,10 @@ fn main() -> ExitCode {
         Request::Frames { path, count, max_side, keyframes } => match ffmpeg::frames(&path, count, max_side, keyframes)
         {
             Ok(p) => Response::Frames(p),
+            Err(e) => Response::Failed(e),
+        },
+        Request::Cuts { path, threshold, max_frames } => match ffmpeg::cuts(&path, threshold, max_frames) {
+            Ok(scan) => Response::Cuts(scan),
             Err(e) => Response::Failed(e),
         },
         Request::DecodeEnds { path } => match ffmpeg::decode_first_and_last_frames(&path) {

@@ -8,9 +8,11 @@ use std::sync::Once;
 use ffmpeg_next as ff;
 mod reencode;
 mod remux;
+mod scenes;
 
 pub use reencode::reencode;
 pub use remux::remux;
+pub use scenes::cuts;
 
 use wanprep::av::{Container, StreamInfo};
 
