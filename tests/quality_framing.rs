@@ -364,3 +364,33 @@ fn a_character_without_a_human_face_gets_a_note_and_match_framing_says_why_it_ca
     assert!(text(&o).contains("no human face found in the image"), "{}", text(&o));
     assert!(!out.exists());
 }
+
+#[test]
+fn batch_and_submit_carry_cuts_and_framing() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("in");
+    std::fs::create_dir(&folder).unwrap();
+    joined(&folder.join("cut.mp4"), &["testsrc2", "mandelbrot"], 3.0, "keyint=250:scenecut=0");
+    let out = dir.path().join("out");
+    let o =
+        wanprep(&["batch", folder.to_str().unwrap(), "-o", out.to_str().unwrap(), "--dry-run", "--quality", "--json"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert!(json(&o)["inputs"][0].to_string().contains("video.scene_cut"), "{}", text(&o));
+
+    // submit's pre-flight check compares the pair's framing (a dry run sends nothing).
+    let image = dir.path().join("close.jpg");
+    let video = dir.path().join("wide.mp4");
+    make_image(&image, Placed { canvas: (800, 1000), size: 700, x: 50, y: 200 }, 1);
+    make_video(&video, Placed { canvas: (720, 1280), size: 300, x: 200, y: 500 }, 2, false);
+    let env = crate::submit::Env::new();
+    let mut args = env.submit_args(&["--dry-run", "--json"]);
+    for (flag, path) in [("--image", &image), ("--video", &video)] {
+        let i = args.iter().position(|s| s == flag).unwrap();
+        args[i + 1] = path.display().to_string();
+    }
+    let o = env.run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let warnings = json(&o)["warnings"].to_string();
+    assert!(warnings.contains("pair.framing") && warnings.contains("--match-framing"), "{warnings}");
+    assert!(env.stand.log().is_empty());
+}

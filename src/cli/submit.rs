@@ -128,7 +128,13 @@ fn dry_run(a: &SubmitArgs, job: &Job, opts: &RunOptions) -> anyhow::Result<Outco
         return Ok(Outcome::Ok);
     }
     for w in &report.warnings {
-        eprintln!("warning: {}: {}: {}", sanitize(&w.input), w.finding.rule, sanitize(&w.finding.message));
+        eprintln!(
+            "{}: {}: {}: {}",
+            w.finding.severity.as_str(),
+            sanitize(&w.input),
+            w.finding.rule,
+            sanitize(&w.finding.message)
+        );
     }
     println!("dry run: both inputs pass the checks; nothing was uploaded or created");
     match &existing {
@@ -311,7 +317,8 @@ fn on_event(p: &Progress, last: &mut Option<TaskStatus>, ev: Event<'_>) {
         Event::Checked { report } => {
             for w in InputWarning::from_check(report) {
                 p.line(&format!(
-                    "warning: {}: {}: {}",
+                    "{}: {}: {}: {}",
+                    w.finding.severity.as_str(),
                     sanitize(&w.input),
                     w.finding.rule,
                     sanitize(&w.finding.message)

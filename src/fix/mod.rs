@@ -174,7 +174,7 @@ pub fn framing_match(image: &Path, video: &Path) -> Result<FramingMatch, FixErro
     if !crate::quality::supports_image(ifacts.format) {
         return Err(FixError::Unfixable(format!("{} cannot be decoded here", ifacts.format.name())));
     }
-    let (_, im) = crate::quality::measure_image_file(image, &ifacts).map_err(FixError::Unfixable)?;
+    let (_, im) = crate::quality::measure_image_file(image, &ifacts, true).map_err(FixError::Unfixable)?;
     let vm = crate::quality::video_framing(video, &vfacts).map_err(|e| {
         if crate::av::helper_path().is_none() {
             setup_error(av::AvError::Missing)

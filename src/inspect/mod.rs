@@ -96,32 +96,42 @@ pub fn check_input(input: &InputSpec, opts: &CheckOptions) -> InputReport {
 /// The quality advisor's warnings for a local input that is intact media in its role.
 fn add_quality(report: &mut InputReport, path: &Path) {
     if let (Some(facts), Some(role)) = (report.media.as_ref(), report.role) {
-        let (mut found, framing) = quality(path, facts, role);
+        let (mut found, framing) = quality(path, facts, role, true);
         report.findings.append(&mut found);
         report.framing = framing;
     }
 }
 
-/// The quality advisor's warnings for a local file in `role`, and where the character is in it.
-/// What cannot be measured (no helper for a video, a picture that does not decode, damaged
-/// media) is left unsaid: the advisor never turns into an error.
-pub(crate) fn quality(path: &Path, facts: &MediaFacts, role: Role) -> (Vec<crate::Finding>, Option<Framing>) {
+/// The quality advisor's warnings for a local file in `role`, and (with `find_character`, for
+/// a pair) where the character is in it. What cannot be measured (no helper for a video, a
+/// picture that does not decode, damaged media) is left unsaid: the advisor never turns into
+/// an error.
+pub(crate) fn quality(
+    path: &Path,
+    facts: &MediaFacts,
+    role: Role,
+    find_character: bool,
+) -> (Vec<crate::Finding>, Option<Framing>) {
     if !facts.is_intact() {
         return (Vec::new(), None);
     }
     let found = match (role, facts.kind) {
         (Role::Image, Kind::Image) if crate::quality::supports_image(facts.format) => {
-            crate::quality::measure_image_file(path, facts).map(|(m, f)| (crate::quality::image_findings(&m), f))
+            crate::quality::measure_image_file(path, facts, find_character)
+                .map(|(m, f)| (crate::quality::image_findings(&m), f))
         }
-        (Role::Video, Kind::Video) => crate::quality::video_findings(path, facts, crate::quality::VIDEO_FRAMES),
+        (Role::Video, Kind::Video) => {
+            crate::quality::video_findings(path, facts, crate::quality::VIDEO_FRAMES, find_character)
+        }
         _ => return (Vec::new(), None),
     };
-    found.map_or((Vec::new(), None), |(f, framing)| (f, Some(framing)))
+    found.map_or((Vec::new(), None), |(f, framing)| (f, find_character.then_some(framing)))
 }
 
-/// [`quality`]'s warnings alone.
+/// [`quality`]'s warnings alone (no pair to compare a framing with: the character is not
+/// searched for).
 pub(crate) fn quality_findings(path: &Path, facts: &MediaFacts, role: Role) -> Vec<crate::Finding> {
-    quality(path, facts, role).0
+    quality(path, facts, role, false).0
 }
 
 /// The report for facts judged in the input's role (or the role its content implies).

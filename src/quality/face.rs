@@ -387,6 +387,19 @@ mod tests {
         assert!(c.detect(&GrayImage::new(10, 40)).is_empty());
     }
 
+    proptest::proptest! {
+        /// Any text: parsed or refused, never a panic; a cascade that parses evaluates any
+        /// picture without reading outside its window.
+        #[test]
+        fn hostile_cascades_never_panic(words in proptest::collection::vec(0u32..40, 0..60), w in 1u32..80, h in 1u32..80) {
+            let body: Vec<String> = words.iter().map(u32::to_string).collect();
+            let text = format!("haar 24 24 {}", body.join(" "));
+            if let Ok(c) = Cascade::parse(&text) {
+                let _ = c.detect(&GrayImage::from_fn(w, h, |x, y| image::Luma([(x * 7 + y * 3) as u8])));
+            }
+        }
+    }
+
     #[test]
     fn grouping_needs_neighbours_and_averages_them() {
         let f = |x: f64| Face { x, y: 10.0, w: 50.0, h: 50.0, hits: 1 };

@@ -155,20 +155,34 @@ fn exposure(rule: RuleId, m: &Measures, what: &str) -> Option<Finding> {
     ))
 }
 
-/// Measures a local image file (decoded under the fix's memory limits) and finds where the
-/// character is in it.
-pub fn measure_image_file(path: &Path, facts: &MediaFacts) -> Result<(Measures, Framing), String> {
+/// Measures a local image file (decoded under the fix's memory limits) and, with
+/// `find_character`, finds where the character is in it (`Framing::default()` otherwise).
+pub fn measure_image_file(
+    path: &Path,
+    facts: &MediaFacts,
+    find_character: bool,
+) -> Result<(Measures, Framing), String> {
     let budget = crate::fix::DEFAULT_MAX_DECODE_BYTES;
     let img = crate::fix::decode_for_quality(path, facts, budget, WORK_SIDE)?;
     let measures = measure(&img);
+    if !find_character {
+        return Ok((measures, Framing::default()));
+    }
     Ok((measures, framing::framing_of(&[framing::displayed(img, 0, facts.orientation)])))
 }
 
 /// The video's quality warnings from frames sampled through it: `video.sharpness` (the median
 /// frame, naming the blurriest frame's time), `video.exposure` (the median frame), and
 /// `video.scene_cut` from a scan of the whole clip.
-pub fn video_findings(path: &Path, facts: &MediaFacts, frames: u32) -> Result<(Vec<Finding>, Framing), String> {
-    let (mut out, framing) = sampled_findings(path, facts, frames)?;
+/// With `find_character`, the character's framing is measured too (`Framing::default()`
+/// otherwise: it serves only a pair).
+pub fn video_findings(
+    path: &Path,
+    facts: &MediaFacts,
+    frames: u32,
+    find_character: bool,
+) -> Result<(Vec<Finding>, Framing), String> {
+    let (mut out, framing) = sampled_findings(path, facts, frames, find_character)?;
     // The scan is advice too: a clip the helper cannot scan just gets no cut warning.
     if let Ok(scan) = crate::av::cuts(path, CUT_THRESHOLD, CUT_MAX_FRAMES) {
         out.extend(cut_findings(&scan, facts.duration_s.unwrap_or(0.0), path));
@@ -179,7 +193,7 @@ pub fn video_findings(path: &Path, facts: &MediaFacts, frames: u32) -> Result<(V
 /// Where the character is in a video: its face on [`VIDEO_FRAMES`] sampled frames (see
 /// [`framing`]).
 pub fn video_framing(path: &Path, facts: &MediaFacts) -> Result<Framing, String> {
-    sampled_findings(path, facts, VIDEO_FRAMES).map(|(_, framing)| framing)
+    sampled_findings(path, facts, VIDEO_FRAMES, true).map(|(_, framing)| framing)
 }
 
 /// The longest shot of a clip cut at `cuts` (times of the first frames of new shots): start
@@ -226,7 +240,12 @@ pub fn cut_findings(scan: &crate::av::CutScan, duration: f64, path: &Path) -> Ve
     )]
 }
 
-fn sampled_findings(path: &Path, facts: &MediaFacts, frames: u32) -> Result<(Vec<Finding>, Framing), String> {
+fn sampled_findings(
+    path: &Path,
+    facts: &MediaFacts,
+    frames: u32,
+    find_character: bool,
+) -> Result<(Vec<Finding>, Framing), String> {
     // The keyframe at or before each sample time: decoding on to the exact time can cost a
     // whole group of pictures per sample (seconds on a long-GOP 1080p clip).
     let pics = crate::av::keyframes(path, frames.max(1), FRAME_SIDE).map_err(|e| e.to_string())?;
@@ -236,11 +255,13 @@ fn sampled_findings(path: &Path, facts: &MediaFacts, frames: u32) -> Result<(Vec
         .filter_map(|p| {
             let img = DynamicImage::ImageRgb8(image::RgbImage::from_raw(p.width, p.height, p.rgb)?);
             let m = measure(&img);
-            shown.push(framing::displayed(img, facts.rotation.unwrap_or(0), None));
+            if find_character {
+                shown.push(framing::displayed(img, facts.rotation.unwrap_or(0), None));
+            }
             Some((p.time_s, m))
         })
         .collect();
-    let framing = framing::framing_of(&shown);
+    let framing = if find_character { framing::framing_of(&shown) } else { Framing::default() };
     if measured.is_empty() {
         return Err("no frame could be decoded".into());
     }
