@@ -446,6 +446,22 @@ fn frames_with(path: &Path, count: u32, max_side: u32, keyframes: bool) -> Resul
     }
 }
 
+/// What `wanprep-av --version` says (its protocol and the FFmpeg it runs on), or why it
+/// cannot be asked.
+pub fn helper_version() -> Result<String, AvError> {
+    let path = helper_path().ok_or(AvError::Missing)?;
+    let out = Command::new(&path)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .map_err(|e| AvError::Crashed(e.to_string()))?;
+    if !out.status.success() {
+        return Err(AvError::Crashed(format!("{} --version failed", path.display())));
+    }
+    Ok(format!("{} ({})", String::from_utf8_lossy(&out.stdout).trim(), path.display()))
+}
+
 /// Finds the shot changes in a video, in the helper (see [`Request::Cuts`]).
 pub fn cuts(path: &Path, threshold: f64, max_frames: u32) -> Result<CutScan, AvError> {
     match run(&Request::Cuts { path: path.to_path_buf(), threshold, max_frames }, None, None)? {

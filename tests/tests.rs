@@ -20,4 +20,5 @@ mod remote;
 mod reports;
 mod rules_boundaries;
 mod safety;
+mod shell;
 mod submit;

@@ -10,6 +10,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Print no report and no progress (errors still go to stderr; what --json asks for is
+    /// still printed): the exit status tells the verdict.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// When to use colour (auto: when the output is a terminal, NO_COLOR is unset and TERM is
+    /// not "dumb").
+    #[arg(long, value_enum, global = true, default_value_t = ColorWhen::Auto, value_name = "WHEN")]
+    pub color: ColorWhen,
 }
 
 #[derive(Debug, Subcommand)]
@@ -54,6 +62,20 @@ pub enum Command {
     Adopt(AdoptArgs),
     /// Print the rules and the limits they use.
     Rules(RulesArgs),
+    /// Print a shell completion script: bash, zsh, fish, powershell or elvish.
+    ///
+    /// bash: `wanprep completions bash > ~/.local/share/bash-completion/completions/wanprep`;
+    /// zsh: into a folder on $fpath as `_wanprep`; fish: `~/.config/fish/completions/wanprep.fish`.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff): `wanprep man > ~/.local/share/man/man1/wanprep.1`.
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 impl Command {
@@ -70,6 +92,7 @@ impl Command {
             Command::Cancel(a) => a.json,
             Command::Adopt(a) => a.json,
             Command::Rules(a) => a.json,
+            Command::Completions(_) | Command::Man => false,
         }
     }
 }
@@ -451,9 +474,6 @@ pub struct CheckArgs {
     /// however slowly its server sends.
     #[arg(long, default_value_t = 60.0, value_name = "S")]
     pub url_timeout: f64,
-    /// When to use colour in the report.
-    #[arg(long, value_enum, default_value_t = ColorWhen::Auto, value_name = "WHEN")]
-    pub color: ColorWhen,
     /// Also warn about what spoils a generation although the service accepts it: blurred or
     /// mostly black / blown-out pictures and frames (local files; warnings, never errors).
     #[arg(long)]

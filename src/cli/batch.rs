@@ -10,7 +10,7 @@ use wanprep::batch::{run_dir, BatchError, BatchEvent, BatchOptions, BatchReport,
 
 use super::args::BatchArgs;
 use super::progress::{Progress, Style};
-use super::render::sanitize;
+use super::render::{self, sanitize};
 use super::{settings, signal, Outcome};
 
 /// Where the report goes: `--report FILE`, `--json` (stdout), or the older `--json FILE`.
@@ -113,9 +113,11 @@ fn on_event(p: &Progress, e: BatchEvent<'_>) {
             p.inc();
             p.worker(worker, |_| String::new());
             if p.is_live() && matches!(item.status, ItemStatus::Unfixable | ItemStatus::Failed | ItemStatus::NotMedia) {
+                // The progress display is on stderr: coloured when stderr is a terminal.
+                let st = render::Style::new(settings::color_for_stderr());
                 p.line(&format!(
-                    "{:?} {}: {}",
-                    item.status,
+                    "{} {}: {}",
+                    st.red(status_word(item)),
                     sanitize(&item.input.display().to_string()),
                     sanitize(item.reason.as_deref().unwrap_or(""))
                 ));
@@ -134,18 +136,31 @@ fn batch_error(e: BatchError) -> anyhow::Error {
     }
 }
 
+/// An item's status in words.
+fn status_word(it: &wanprep::batch::ItemReport) -> &'static str {
+    match it.status {
+        ItemStatus::Compliant | ItemStatus::Fixed | ItemStatus::Planned if it.skipped => "done earlier",
+        ItemStatus::Compliant => "compliant",
+        ItemStatus::Fixed => "fixed",
+        ItemStatus::Unfixable => "UNFIXABLE",
+        ItemStatus::NotMedia => "NOT MEDIA",
+        ItemStatus::Failed => "FAILED",
+        ItemStatus::Planned => "plan",
+        ItemStatus::Cancelled => "cancelled",
+    }
+}
+
 fn print_summary(r: &BatchReport) -> anyhow::Result<()> {
     let mut out = io::stdout().lock();
+    let st = render::Style::new(settings::color());
     for it in &r.inputs {
+        let word = status_word(it);
+        let padded = format!("{word:>12}");
         let what = match it.status {
-            ItemStatus::Compliant | ItemStatus::Fixed | ItemStatus::Planned if it.skipped => "done earlier",
-            ItemStatus::Compliant => "compliant",
-            ItemStatus::Fixed => "fixed",
-            ItemStatus::Unfixable => "UNFIXABLE",
-            ItemStatus::NotMedia => "NOT MEDIA",
-            ItemStatus::Failed => "FAILED",
-            ItemStatus::Planned => "plan",
-            ItemStatus::Cancelled => "cancelled",
+            ItemStatus::Unfixable | ItemStatus::NotMedia | ItemStatus::Failed => st.red(&padded),
+            ItemStatus::Cancelled => st.yellow(&padded),
+            ItemStatus::Planned => st.dim(&padded),
+            _ => st.green(&padded),
         };
         let detail = match (&it.output, &it.reason) {
             (_, Some(r)) => r.clone(),
@@ -153,7 +168,7 @@ fn print_summary(r: &BatchReport) -> anyhow::Result<()> {
             (Some(o), None) => format!("-> {}", o.display()),
             _ => String::new(),
         };
-        writeln!(out, "{what:>12}  {}  {}", sanitize(&it.input.display().to_string()), sanitize(&detail))?;
+        writeln!(out, "{what}  {}  {}", sanitize(&it.input.display().to_string()), sanitize(&detail))?;
     }
     let s = &r.summary;
     writeln!(out)?;
@@ -208,9 +223,9 @@ fn run_pairs(
     let mut on = |p: &wanprep::batch::manifest::PairReport| {
         if !quiet_stdout {
             eprintln!(
-                "line {}: {:?} {}{}",
+                "line {}: {} {}{}",
                 p.pair.line,
-                p.status,
+                pair_word(p.status),
                 p.task_id.as_deref().map(sanitize).unwrap_or_default(),
                 p.error.as_deref().map(|e| format!(" ({})", sanitize(e))).unwrap_or_default()
             );
@@ -259,16 +274,21 @@ fn shell_word(s: &str) -> String {
     sanitize(&wanprep::shellword::quote(s))
 }
 
+/// A pair's status in words.
+fn pair_word(s: PairStatus) -> &'static str {
+    match s {
+        PairStatus::Ready => "ready",
+        PairStatus::Unfixable => "UNFIXABLE",
+        PairStatus::Submitted => "submitted",
+        PairStatus::Downloaded => "downloaded",
+        PairStatus::Failed => "FAILED",
+    }
+}
+
 fn print_pairs(r: &ManifestReport, dry_run: bool) -> anyhow::Result<()> {
     let mut out = io::stdout().lock();
     for p in &r.pairs {
-        let status = match p.status {
-            PairStatus::Ready => "ready",
-            PairStatus::Unfixable => "UNFIXABLE",
-            PairStatus::Submitted => "submitted",
-            PairStatus::Downloaded => "downloaded",
-            PairStatus::Failed => "FAILED",
-        };
+        let status = pair_word(p.status);
         let detail =
             p.error.clone().or_else(|| p.output.as_ref().map(|o| format!("-> {}", o.display()))).unwrap_or_default();
         writeln!(

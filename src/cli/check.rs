@@ -22,13 +22,31 @@ pub fn check(a: CheckArgs) -> anyhow::Result<Outcome> {
     if inputs.is_empty() {
         anyhow::bail!("check: give at least one INPUT, or --image / --video (see --help)");
     }
+    // `-` is standard input: spooled to a private temporary file (no bigger than the largest
+    // file a role allows, plus one byte to tell it is too big), checked, reported as `-`.
+    let stdin_at: Vec<usize> = inputs.iter().enumerate().filter(|(_, i)| i.input == "-").map(|(n, _)| n).collect();
+    if stdin_at.len() > 1 {
+        anyhow::bail!("check: standard input (-) can be given once");
+    }
+    let spooled = match stdin_at.first() {
+        Some(&n) => {
+            let cap = limits.video_max_bytes.max(limits.image_max_bytes).saturating_add(1);
+            let file = spool_stdin(cap)?;
+            inputs[n].input = file.path().display().to_string();
+            Some((n, file))
+        }
+        None => None,
+    };
     let opts = CheckOptions { probe: ProbeOptions::new().deep(a.deep), limits, jobs: a.jobs, http, quality: a.quality };
-    let report = check_inputs(&inputs, &opts);
+    let mut report = check_inputs(&inputs, &opts);
+    if let Some((n, _)) = &spooled {
+        report.inputs[*n].input = "-".into();
+    }
     if a.json {
         emit_json(&report)?;
     } else {
         let mut out = io::stdout().lock();
-        render::check_report(&mut out, &report, settings::color_enabled(a.color))?;
+        render::check_report(&mut out, &report, settings::color())?;
         out.flush()?;
     }
     Ok(if report.any_unreadable() {
@@ -38,6 +56,16 @@ pub fn check(a: CheckArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::NonCompliant
     })
+}
+
+/// Copies standard input into a temporary file, at most `cap` bytes (a larger input is judged
+/// too big from its first `cap` bytes, as a URL's body is).
+fn spool_stdin(cap: u64) -> anyhow::Result<tempfile::NamedTempFile> {
+    use std::io::Read;
+    let mut file = tempfile::Builder::new().prefix(".wanprep-stdin-").tempfile()?;
+    io::copy(&mut io::stdin().lock().take(cap), &mut file)?;
+    file.flush()?;
+    Ok(file)
 }
 
 pub fn rules(a: RulesArgs) -> anyhow::Result<Outcome> {

@@ -1,6 +1,15 @@
 //! Command-line layer: flags (`args`) → settings (`settings`) → one library call per command →
 //! rendering (`render`, `progress`) and the contract's exit codes. All the work is in the library.
 
+/// `println!` that hands a closed pipe back as an error (`?`, then a quiet exit) instead of
+/// panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*)?
+    }};
+}
+
 mod args;
 mod batch;
 mod check;
@@ -42,6 +51,10 @@ impl From<Outcome> for ExitCode {
 }
 
 pub fn run() -> ExitCode {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.len() == 2 && (args[1] == "--version" || args[1] == "-V") {
+        return version();
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -51,6 +64,10 @@ pub fn run() -> ExitCode {
         }
     };
     let json = cli.command.wants_json();
+    settings::set_output(cli.color, cli.quiet);
+    if cli.quiet && !json {
+        silence_stdout();
+    }
     let result = match cli.command {
         Command::Check(a) => check::check(a),
         Command::Fix(a) => fix::fix(a),
@@ -62,6 +79,8 @@ pub fn run() -> ExitCode {
         Command::Cancel(a) => tasks::cancel(a),
         Command::Adopt(a) => tasks::adopt(a),
         Command::Rules(a) => check::rules(a),
+        Command::Completions(a) => shell_completions(a.shell),
+        Command::Man => man_page(),
     };
     match result {
         Ok(o) => o.into(),
@@ -76,6 +95,48 @@ pub fn run() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `--version`: this build, its helper and the FFmpeg the helper runs on.
+fn version() -> ExitCode {
+    let helper = match wanprep::av::helper_version() {
+        Ok(v) => v,
+        Err(e) => format!("no FFmpeg helper: {e}"),
+    };
+    let mut out = io::stdout().lock();
+    match writeln!(out, "wanprep {}\n{helper}", env!("CARGO_PKG_VERSION")) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(_) => ExitCode::from(2),
+    }
+}
+
+/// `--quiet`: stdout goes to /dev/null, so no report line anywhere needs its own test.
+fn silence_stdout() {
+    use std::os::fd::AsRawFd;
+    if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+        #[allow(unsafe_code)]
+        // SAFETY: dup2 onto the process's own stdout descriptor; `null` stays valid for the call.
+        unsafe {
+            libc::dup2(null.as_raw_fd(), 1);
+        }
+    }
+}
+
+fn shell_completions(shell: clap_complete::Shell) -> anyhow::Result<Outcome> {
+    use clap::CommandFactory;
+    let mut buf = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "wanprep", &mut buf);
+    io::stdout().lock().write_all(&buf)?;
+    Ok(Outcome::Ok)
+}
+
+fn man_page() -> anyhow::Result<Outcome> {
+    use clap::CommandFactory;
+    let mut buf = Vec::new();
+    clap_mangen::Man::new(Cli::command()).render(&mut buf)?;
+    io::stdout().lock().write_all(&buf)?;
+    Ok(Outcome::Ok)
 }
 
 /// One JSON document on stdout, pretty-printed, with a final newline.

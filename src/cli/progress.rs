@@ -35,6 +35,7 @@ impl Progress {
     /// A display on stderr. `quiet`: no plain lines (stdout carries JSON, say). `echo`: without
     /// a terminal, messages are printed as lines. `delay`: draw only work that lasts this long.
     pub fn new(style: Style, quiet: bool, echo: bool, delay: Option<Duration>) -> Progress {
+        let quiet = quiet || super::settings::quiet();
         let live = !quiet && io::stderr().is_terminal();
         let mut p = Progress {
             multi: None,

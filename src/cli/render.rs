@@ -5,11 +5,14 @@ use std::io::{self, Write};
 use wanprep::rules::{Limits, RuleId, LIMITS};
 use wanprep::{CheckReport, Finding, InputReport, MediaFacts, Severity};
 
-struct Style {
+pub(crate) struct Style {
     color: bool,
 }
 
 impl Style {
+    pub(crate) fn new(color: bool) -> Style {
+        Style { color }
+    }
     fn paint(&self, code: &str, s: &str) -> String {
         if self.color {
             format!("\x1b[{code}m{s}\x1b[0m")
@@ -17,16 +20,16 @@ impl Style {
             s.to_string()
         }
     }
-    fn red(&self, s: &str) -> String {
+    pub(crate) fn red(&self, s: &str) -> String {
         self.paint("31;1", s)
     }
-    fn green(&self, s: &str) -> String {
+    pub(crate) fn green(&self, s: &str) -> String {
         self.paint("32;1", s)
     }
-    fn yellow(&self, s: &str) -> String {
+    pub(crate) fn yellow(&self, s: &str) -> String {
         self.paint("33", s)
     }
-    fn dim(&self, s: &str) -> String {
+    pub(crate) fn dim(&self, s: &str) -> String {
         self.paint("2", s)
     }
 }

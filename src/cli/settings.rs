@@ -38,15 +38,43 @@ pub fn hex_color(s: &str, flag: &str) -> anyhow::Result<[u8; 3]> {
     Ok([byte(0)?, byte(2)?, byte(4)?])
 }
 
+static COLOR: std::sync::OnceLock<ColorWhen> = std::sync::OnceLock::new();
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The global `--color` and `--quiet`, set once at start.
+pub fn set_output(color: ColorWhen, quiet: bool) {
+    let _ = COLOR.set(color);
+    QUIET.store(quiet, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether `--quiet` was given: no progress display.
+pub fn quiet() -> bool {
+    QUIET.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Whether stdout gets colour, by the global `--color`.
+pub fn color() -> bool {
+    color_enabled(COLOR.get().copied().unwrap_or(ColorWhen::Auto))
+}
+
+/// Whether stderr (the progress display) gets colour, by the global `--color`.
+pub fn color_for_stderr() -> bool {
+    match COLOR.get().copied().unwrap_or(ColorWhen::Auto) {
+        ColorWhen::Always => true,
+        ColorWhen::Never => false,
+        ColorWhen::Auto => io::stderr().is_terminal() && no_color_unset(),
+    }
+}
+
+fn no_color_unset() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::env::var("TERM").map_or(true, |t| t != "dumb")
+}
+
 pub fn color_enabled(when: ColorWhen) -> bool {
     match when {
         ColorWhen::Always => true,
         ColorWhen::Never => false,
-        ColorWhen::Auto => {
-            io::stdout().is_terminal()
-                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                && std::env::var("TERM").map_or(true, |t| t != "dumb")
-        }
+        ColorWhen::Auto => io::stdout().is_terminal() && no_color_unset(),
     }
 }
 

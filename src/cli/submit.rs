@@ -136,13 +136,13 @@ fn dry_run(a: &SubmitArgs, job: &Job, opts: &RunOptions) -> anyhow::Result<Outco
             sanitize(&w.finding.message)
         );
     }
-    println!("dry run: both inputs pass the checks; nothing was uploaded or created");
+    outln!("dry run: both inputs pass the checks; nothing was uploaded or created");
     match &existing {
-        Some(e) => println!(
+        Some(e) => outln!(
             "a real run resumes task {} (submitted earlier for these inputs): nothing new is paid",
             sanitize(e.task_id.as_deref().unwrap_or("?"))
         ),
-        None => println!(
+        None => outln!(
             "estimate: {} of output (an estimate: the output lasts as long as the reference video)",
             estimate.line()
         ),
@@ -231,22 +231,22 @@ fn print_result(r: &RunResult) -> anyhow::Result<()> {
         }
         RunResult::Submitted(s) => {
             let what = if s.resumed { "resumed (already submitted)" } else { "created" };
-            println!("task {} {what}", sanitize(&s.task_id));
-            println!(
+            outln!("task {} {what}", sanitize(&s.task_id));
+            outln!(
                 "wait for it with: wanprep wait {} -o {}",
                 sanitize(&s.task_id),
                 sanitize(&s.output.display().to_string())
             );
         }
         RunResult::Finished(f) => match &f.end {
-            TaskEnd::AlreadySaved => println!(
+            TaskEnd::AlreadySaved => outln!(
                 "task {} SUCCEEDED; result already saved at {}",
                 sanitize(&f.task_id),
                 sanitize(&f.output.display().to_string())
             ),
             TaskEnd::Downloaded { file, .. } => {
                 let m = &file.facts;
-                println!(
+                outln!(
                     "task {} SUCCEEDED; saved {} ({:.1} MB, {}x{}, {:.1} s)",
                     sanitize(&f.task_id),
                     sanitize(&file.path.display().to_string()),
@@ -390,20 +390,20 @@ pub fn status(a: StatusArgs) -> anyhow::Result<Outcome> {
     };
     if !a.json {
         let o = &resp.output;
-        println!("task {}: {}", sanitize(&a.task_id), resp.status());
+        outln!("task {}: {}", sanitize(&a.task_id), resp.status());
         for (k, v) in [("submitted", &o.submit_time), ("scheduled", &o.scheduled_time), ("ended", &o.end_time)] {
             if let Some(v) = v {
-                println!("  {k}: {} (UTC+8)", sanitize(v));
+                outln!("  {k}: {} (UTC+8)", sanitize(v));
             }
         }
         if let Some(url) = resp.video_url() {
-            println!("  result: {}", sanitize(&url));
+            outln!("  result: {}", sanitize(&url));
         }
         if let (Some(_), Some(e)) = (&o.code, resp.error()) {
             print_api_error("  reason", &e);
         }
         if let Some(u) = &resp.usage {
-            println!("  usage: {}", sanitize(&u.to_string()));
+            outln!("  usage: {}", sanitize(&u.to_string()));
         }
     }
     Ok(match resp.status() {

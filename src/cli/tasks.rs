@@ -98,12 +98,12 @@ pub fn cancel(a: CancelArgs) -> anyhow::Result<Outcome> {
         emit_json(&report)?;
     } else {
         if report.tasks.is_empty() {
-            println!("no PENDING tasks in the journal");
+            outln!("no PENDING tasks in the journal");
         }
         for i in &report.tasks {
             let id = sanitize(&i.task_id);
             match (i.canceled, &i.status) {
-                (true, _) => println!("task {id} canceled (it will not run or be billed)"),
+                (true, _) => outln!("task {id} canceled (it will not run or be billed)"),
                 (false, Some(s)) => eprintln!(
                     "task {id} not canceled: it is {s}, and only PENDING tasks can be canceled ({})",
                     sanitize(i.error.as_deref().unwrap_or(""))
@@ -140,14 +140,14 @@ pub fn adopt(a: AdoptArgs) -> anyhow::Result<Outcome> {
     }
     match &result {
         Ok(e) if !a.json => {
-            println!(
+            outln!(
                 "task {} ({}) adopted for {} + {}",
                 sanitize(&a.task_id),
                 sanitize(e.task_status.as_deref().unwrap_or("?")),
                 sanitize(&a.job.image),
                 sanitize(&a.job.video)
             );
-            println!("the same submit (or manifest run) now resumes it; or: wanprep wait {}", sanitize(&a.task_id));
+            outln!("the same submit (or manifest run) now resumes it; or: wanprep wait {}", sanitize(&a.task_id));
         }
         Ok(_) => {}
         Err(e) => eprintln!("wanprep adopt: {}", sanitize(&e.to_string())),

@@ -271,6 +271,9 @@ fn io_message(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::NotFound => "no such file".into(),
         std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        std::io::ErrorKind::IsADirectory => {
+            "is a folder: to check every file in it, run `wanprep batch FOLDER -o OUTDIR --dry-run`".into()
+        }
         _ => e.to_string(),
     }
 }

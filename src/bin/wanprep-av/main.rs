@@ -11,9 +11,16 @@ use std::process::ExitCode;
 use wanprep::av::{Envelope, Request, Response, PROTOCOL};
 
 fn main() -> ExitCode {
-    if std::env::args().nth(1).as_deref() == Some("--protocol") {
-        println!("{PROTOCOL}");
-        return ExitCode::SUCCESS;
+    match std::env::args().nth(1).as_deref() {
+        Some("--protocol") => {
+            println!("{PROTOCOL}");
+            return ExitCode::SUCCESS;
+        }
+        Some("--version") => {
+            println!("wanprep-av {} (protocol {PROTOCOL}); {}", env!("CARGO_PKG_VERSION"), ffmpeg::versions());
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
     }
     let mut input = Vec::new();
     if std::io::stdin().take(1 << 20).read_to_end(&mut input).is_err() {

@@ -43,6 +43,28 @@ pub(super) fn init() {
     });
 }
 
+/// The FFmpeg this helper runs on: its release and its libraries' versions.
+pub fn versions() -> String {
+    let v = |n: u32| format!("{}.{}.{}", n >> 16, (n >> 8) & 0xff, n & 0xff);
+    #[allow(unsafe_code)]
+    // SAFETY: av_version_info returns a static NUL-terminated string (or null).
+    let release = unsafe {
+        let p = ff::ffi::av_version_info();
+        if p.is_null() {
+            "unknown".to_string()
+        } else {
+            std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned()
+        }
+    };
+    format!(
+        "FFmpeg {release} (libavformat {}, libavcodec {}, libswscale {}, libavfilter {})",
+        v(ff::format::version()),
+        v(ff::codec::version()),
+        v(ff::software::scaling::version()),
+        v(ff::filter::version())
+    )
+}
+
 /// A local path as FFmpeg must see it: through the `file:` protocol, so a name like
 /// `concat:other.mkv` or `http://…` is a file name, never a protocol that reads something else.
 fn file_url(path: &Path) -> Result<String, String> {
