@@ -436,7 +436,7 @@ def people():
 
 
 def framing_picture():
-    """docs/framing-before-after.jpg for the README: a character image framed far tighter than
+    """docs/framing-before-after.jpg for docs/quality.md: a character image framed far tighter than
     its reference video, the video's frame, and the image after `wanprep fix --match-framing`.
     Needs a release build (cargo build --release) and fixtures/people (the `people` step)."""
     import tempfile

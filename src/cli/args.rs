@@ -485,7 +485,7 @@ pub struct RulesArgs {
     /// Print the rules and limits as JSON.
     #[arg(long)]
     pub json: bool,
-    /// Print the rules as the README's Markdown table.
+    /// Print the rules as a Markdown table (the one in docs/usage.md).
     #[arg(long, conflicts_with = "json")]
     pub markdown: bool,
     /// Show the rules with a limit overridden, e.g. --limit image.max_side=2048.

@@ -25,7 +25,7 @@ use crate::rules::{Finding, RuleId};
 /// Longest side of the luminance every metric is computed on.
 pub const WORK_SIDE: u32 = 512;
 /// Below this variance of the Laplacian (at [`WORK_SIDE`]) a picture reads as blurred. On the
-/// calibration pictures (the README has the curve) a Gaussian blur of radius 2 px at the
+/// calibration pictures (docs/quality.md has the curve) a Gaussian blur of radius 2 px at the
 /// working size brings a sharp picture far below it (605 → 6.9), while soft but unblurred
 /// pictures (a plasma fractal photo stand-in: 30–42) stay above: the advisor must not cry wolf.
 pub const SHARPNESS_MIN: f64 = 25.0;

@@ -144,7 +144,7 @@ impl AppliesTo {
 
 /// The one table of rules: each line gives a rule's variant, its id from the contract, what
 /// it applies to, its severity and what it requires under the limits. It generates
-/// [`RuleId`] and everything that describes a rule (`wanprep rules`, the README table, help
+/// [`RuleId`] and everything that describes a rule (`wanprep rules`, the table in docs/usage.md, help
 /// text), so an id is written once — in the manner of mp4parse-rust's `box_database!`.
 macro_rules! rule_table {
     ($( $variant:ident = $id:literal, $to:ident, $sev:ident, $req:expr; )*) => {
@@ -302,7 +302,7 @@ impl std::str::FromStr for RuleId {
     }
 }
 
-/// The rules as the README's Markdown table, with the limits `l` (a test keeps the README's
+/// The rules as docs/usage.md's Markdown table, with the limits `l` (a test keeps that
 /// copy equal to this).
 pub fn markdown_table(l: &Limits) -> String {
     let mut out = String::from("| rule | applies to | severity | requirement |\n|---|---|---|---|\n");
