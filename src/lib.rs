@@ -31,6 +31,8 @@
 
 // The helper protocol is shared with the `wanprep-av` binary; it is not the library's API.
 #[doc(hidden)]
+#[cfg(feature = "async")]
+pub mod asynch;
 pub mod av;
 pub mod batch;
 pub mod client;
