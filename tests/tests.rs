@@ -11,6 +11,7 @@ mod ffprobe_crosscheck;
 mod fidelity;
 mod fix;
 mod hostile;
+mod html_report;
 mod large_files;
 mod money;
 mod probe_fixtures;

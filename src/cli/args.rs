@@ -211,6 +211,10 @@ pub struct BatchArgs {
     /// Write the JSON report to FILE (atomically; "-" for stdout).
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// Also write a self-contained HTML page (thumbnails of inputs and outputs, findings,
+    /// changes, totals, filters by status) to FILE. Folder runs only.
+    #[arg(long, value_name = "FILE", conflicts_with = "manifest")]
+    pub html: Option<PathBuf>,
     /// Probe, check and plan only; write nothing.
     #[arg(long)]
     pub dry_run: bool,

@@ -84,6 +84,10 @@ pub fn run(mut a: BatchArgs) -> anyhow::Result<Outcome> {
     if let Some(dest) = &report_to {
         write_report(dest, &report)?;
     }
+    if let Some(dest) = &a.html {
+        let thumbs = wanprep::report::html::batch_thumbnails(&report, a.jobs);
+        wanprep::internals::write_atomic(dest, wanprep::report::html::batch_page(&report, &thumbs).as_bytes())?;
+    }
     if !quiet_stdout {
         print_summary(&report)?;
     }

@@ -7,6 +7,7 @@
 //! `hint` wherever something could not be done; per-input lists are named `inputs`.
 
 mod fix;
+pub mod html;
 mod rules;
 mod task;
 
