@@ -292,9 +292,13 @@ pub enum AvError {
     },
 }
 
-/// Finds the helper: beside the current executable, one directory up (test and bench binaries
-/// live in `target/*/deps`), then on PATH.
+/// Finds the helper: `$WANPREP_AV` when set (the Python package points it at the helper it
+/// ships), beside the current executable, one directory up (test and bench binaries live in
+/// `target/*/deps`), then on PATH.
 pub fn helper_path() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("WANPREP_AV").map(PathBuf::from).filter(|p| p.is_file()) {
+        return Some(p);
+    }
     let exe = std::env::current_exe().ok()?;
     let dir = exe.parent()?;
     for d in [Some(dir), dir.parent()].into_iter().flatten() {

@@ -112,6 +112,7 @@ pub fn http_options(a: &CheckArgs) -> anyhow::Result<HttpOptions> {
 
 pub fn overrides(s: &ServiceArgs) -> ConfigOverrides {
     ConfigOverrides {
+        api_key: None,
         api_key_file: s.api_key_file.clone(),
         region: s.region.clone(),
         workspace: s.workspace.clone(),

@@ -116,6 +116,8 @@ pub enum ConfigError {
 /// What the user gave on the command line; environment variables fill the gaps.
 #[derive(Debug, Clone, Default)]
 pub struct ConfigOverrides {
+    /// The key itself (the Python API's `Client(api_key=…)`); wins over everything else.
+    pub api_key: Option<String>,
     /// `--api-key-file`.
     pub api_key_file: Option<PathBuf>,
     /// `--region`.
@@ -136,6 +138,7 @@ impl Config {
     pub fn from_env(o: &ConfigOverrides) -> Result<Config, ConfigError> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let api_key = match &o.api_key_file {
+            _ if o.api_key.is_some() => ApiKey::new(o.api_key.clone().unwrap_or_default())?,
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|e| {
                     ConfigError::Invalid(format!("cannot read the API key file {}: {e}", path.display()))
