@@ -260,6 +260,42 @@ impl Client {
         json(&report)
     }
 
+    /// Polls a task until it ends and downloads its result to `output` (default: where the
+    /// journal says, else `TASK_ID.mp4`). The `wait --json` document.
+    #[pyo3(signature = (task_id, output=None, poll_interval=15.0, timeout=None, force=false))]
+    fn wait(
+        &self,
+        py: Python<'_>,
+        task_id: String,
+        output: Option<PathBuf>,
+        poll_interval: f64,
+        timeout: Option<f64>,
+        force: bool,
+    ) -> PyResult<String> {
+        if !(poll_interval.is_finite() && poll_interval > 0.0) {
+            return Err(UsageError::new_err("poll_interval is seconds > 0"));
+        }
+        if output.is_none() && !task_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Err(UsageError::new_err("this task id cannot name a file: pass output="));
+        }
+        let report = self.call(py, move |c, cancel| {
+            let output = output
+                .or_else(|| c.recorded_output(&task_id))
+                .unwrap_or_else(|| PathBuf::from(format!("{task_id}.mp4")));
+            let started = wanprep::client::Started { task_id, resumed: true, output, already_saved: false };
+            let opts = WaitOptions {
+                poll_interval: Duration::from_secs_f64(poll_interval),
+                timeout: timeout.map(Duration::from_secs_f64),
+                cancel: Some(cancel),
+                ..WaitOptions::default()
+            };
+            c.finish(&started, &opts, force, &mut |_| {})
+                .map(|f| TaskReport::from_run(&wanprep::client::RunResult::Finished(f)))
+                .map_err(|e| client_error(e, false))
+        })??;
+        json(&report)
+    }
+
     /// The task as the service reports it now (its JSON answer).
     fn status(&self, py: Python<'_>, task_id: String) -> PyResult<String> {
         let (_, raw) = self.call(py, move |c, _| c.query(&task_id))?.map_err(|e| client_error(e, false))?;

@@ -88,3 +88,7 @@ def test_the_client_keeps_its_journal_and_raises_network_errors(tmp_path, monkey
     with pytest.raises(wanprep.NetworkError) as e:
         c.submit(fx("image/ok_800x600.jpg"), fx("video/ok_640x360_3s.mp4"), quality=False)
     assert "sk-test-python" not in str(e.value)
+    with pytest.raises(wanprep.NetworkError):
+        c.wait("0385dc79-5ff8-4d82-bcb6-xxxxxx", output=tmp_path / "r.mp4", poll_interval=0.1, timeout=1)
+    with pytest.raises(wanprep.UsageError):
+        c.wait("../escape")

@@ -102,6 +102,11 @@ class Client:
         return _json.loads(self._c.submit(_os.fspath(image), _os.fspath(video), mode, wait, out, new, quality,
                                           poll_interval, timeout))
 
+    def wait(self, task_id, output=None, poll_interval=15.0, timeout=None, force=False):
+        """Polls a task until it ends and downloads its result: the ``wait --json`` document."""
+        out = None if output is None else _os.fspath(output)
+        return _json.loads(self._c.wait(task_id, out, poll_interval, timeout, force))
+
     def status(self, task_id):
         """The task as the service reports it now."""
         return _json.loads(self._c.status(task_id))
