@@ -9,16 +9,7 @@ use wanprep::fix::{fix_file, FixSpec};
 use wanprep::{check, check_input, is_compliant, probe, probe_bytes, CheckOptions, InputSpec, Limits, Role};
 
 use crate::http_server::TestServer;
-use crate::util::{code, fixture, json, wanprep};
-
-fn ffmpeg(args: &[&str]) {
-    let status = Command::new("ffmpeg")
-        .args(["-nostdin", "-loglevel", "error", "-y"])
-        .args(args)
-        .status()
-        .expect("ffmpeg is installed (scripts/setup)");
-    assert!(status.success(), "ffmpeg {args:?}");
-}
+use crate::util::{code, ffmpeg, fixture, json, wanprep};
 
 /// A clip of `secs` at `rate` from lavfi's testsrc2 with a tone, encoded by `codec_args`, with
 /// B-frames (reordering: a stream-copy cut has frames decoded before the cut but shown after).

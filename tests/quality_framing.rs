@@ -4,19 +4,9 @@
 //! ratio is known by construction.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use crate::submit::text;
-use crate::util::{code, fixture, json, wanprep};
-
-fn ffmpeg(args: &[&str]) {
-    let status = Command::new("ffmpeg")
-        .args(["-nostdin", "-loglevel", "error", "-y"])
-        .args(args)
-        .status()
-        .expect("ffmpeg is installed (scripts/setup)");
-    assert!(status.success(), "ffmpeg {args:?}");
-}
+use crate::util::{code, ffmpeg, fixture, json, wanprep};
 
 fn findings<'a>(doc: &'a serde_json::Value, rule: &str) -> Vec<&'a serde_json::Value> {
     let mut all: Vec<&serde_json::Value> = doc["inputs"]

@@ -94,3 +94,13 @@ pub fn make_clip(out: &std::path::Path, size: &str, fps: u32, secs: u32, extra: 
         .expect("ffmpeg is installed (scripts/setup)");
     assert!(status.success(), "ffmpeg failed making {}", out.display());
 }
+
+/// Runs the ffmpeg CLI (installed by scripts/setup) quietly, overwriting, and asserts success.
+pub fn ffmpeg(args: &[&str]) {
+    let status = Command::new("ffmpeg")
+        .args(["-nostdin", "-loglevel", "error", "-y"])
+        .args(args)
+        .status()
+        .expect("ffmpeg is installed (scripts/setup)");
+    assert!(status.success(), "ffmpeg {args:?}");
+}

@@ -72,9 +72,9 @@ pub fn framing_of(pictures: &[GrayImage]) -> Framing {
     framing
 }
 
-/// A picture's luminance turned as it is displayed: `rotation` degrees clockwise (a video's
-/// display matrix) or an EXIF `orientation` (1–8).
-pub fn displayed(picture: DynamicImage, rotation: u16, orientation: Option<u8>) -> GrayImage {
+/// A picture turned as it is displayed: `rotation` degrees clockwise (a video's display
+/// matrix) or an EXIF `orientation` (1–8).
+pub fn turned(picture: DynamicImage, rotation: u16, orientation: Option<u8>) -> DynamicImage {
     let mut img = match rotation {
         90 => picture.rotate90(),
         180 => picture.rotate180(),
@@ -84,7 +84,12 @@ pub fn displayed(picture: DynamicImage, rotation: u16, orientation: Option<u8>) 
     if let Some(o) = orientation.and_then(image::metadata::Orientation::from_exif) {
         img.apply_orientation(o);
     }
-    img.to_luma8()
+    img
+}
+
+/// [`turned`], as luminance (what the face search reads).
+pub fn displayed(picture: DynamicImage, rotation: u16, orientation: Option<u8>) -> GrayImage {
+    turned(picture, rotation, orientation).to_luma8()
 }
 
 fn pct(v: f64) -> String {

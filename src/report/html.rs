@@ -11,6 +11,7 @@ use base64::Engine;
 
 use crate::batch::{BatchReport, ItemReport, ItemStatus};
 use crate::probe::Kind;
+use crate::quality::framing::turned;
 
 /// Longest side of a thumbnail, in pixels.
 pub const THUMB_SIDE: u32 = 160;
@@ -40,24 +41,12 @@ pub fn thumbnail(path: &Path) -> Option<String> {
         Kind::Image if crate::quality::supports_image(facts.format) => {
             let img =
                 crate::fix::decode_for_quality(path, &facts, crate::fix::DEFAULT_MAX_DECODE_BYTES, THUMB_SIDE).ok()?;
-            let o = facts.orientation.and_then(image::metadata::Orientation::from_exif);
-            let mut img = img;
-            if let Some(o) = o {
-                img.apply_orientation(o);
-            }
-            img.thumbnail(THUMB_SIDE, THUMB_SIDE).to_rgb8()
+            turned(img, 0, facts.orientation).thumbnail(THUMB_SIDE, THUMB_SIDE).to_rgb8()
         }
         Kind::Video => {
             let pic = crate::av::keyframes(path, 1, THUMB_SIDE).ok()?.into_iter().next()?;
-            let img = image::RgbImage::from_raw(pic.width, pic.height, pic.rgb)?;
-            let img = image::DynamicImage::ImageRgb8(img);
-            match facts.rotation.unwrap_or(0) {
-                90 => img.rotate90(),
-                180 => img.rotate180(),
-                270 => img.rotate270(),
-                _ => img,
-            }
-            .to_rgb8()
+            let img = image::DynamicImage::ImageRgb8(image::RgbImage::from_raw(pic.width, pic.height, pic.rgb)?);
+            turned(img, facts.rotation.unwrap_or(0), None).to_rgb8()
         }
         _ => return None,
     };
